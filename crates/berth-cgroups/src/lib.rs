@@ -1,0 +1,2 @@
+//! cgroups v1 and v2 behind one trait.
+#![forbid(unsafe_code)]

@@ -1,0 +1,11 @@
+//! Berth's shared vocabulary: OCI spec types, digests, the runtime config loader and the error classes
+//! that every crate maps its errors onto.
+#![forbid(unsafe_code)]
+
+pub mod digest;
+pub mod error;
+pub mod spec;
+
+pub use digest::Digest;
+pub use error::{Classify, ErrorClass};
+pub use oci_spec;

@@ -1,0 +1,2 @@
+//! The OCI runtime library.
+#![forbid(unsafe_code)]

@@ -1,1 +1,151 @@
-//! (filled in by its owner)
+//! Process creation into new namespaces, and pidfds.
+//!
+//! `clone` is only sound here because the caller is single-threaded: after `clone` in a threaded
+//! process only async-signal-safe code may run (another thread may hold the allocator's lock).
+//! [`clone_process`] checks this at run time rather than trusting every caller.
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// Failures of the process primitives.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("refusing to clone: this process has {0} threads and cloning is only safe when it has one")]
+    MultiThreaded(usize),
+    #[error("cannot read the thread count of this process: {0}")]
+    ThreadCount(std::io::Error),
+    #[error("clone with flags {flags:#x} failed: {errno}")]
+    Clone { flags: u64, errno: Errno },
+    #[error("pidfd_open({pid}) failed: {errno}")]
+    PidfdOpen { pid: i32, errno: Errno },
+    #[error("pidfd_send_signal(signal {signal}) failed: {errno}")]
+    PidfdSendSignal { signal: i32, errno: Errno },
+}
+
+/// Which side of a [`clone_process`] this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloneResult {
+    /// In the parent; the child's pid (in the parent's pid namespace).
+    Parent(Pid),
+    /// In the new child.
+    Child,
+}
+
+/// The number of threads of the calling process, from `/proc/self/stat`.
+pub fn thread_count() -> Result<usize, ProcessError> {
+    let stat = std::fs::read_to_string("/proc/self/stat").map_err(ProcessError::ThreadCount)?;
+    // Field 20 (num_threads); the comm field (2) may contain spaces, so count from its closing ')'.
+    let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    after_comm
+        .split_whitespace()
+        .nth(17)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| ProcessError::ThreadCount(std::io::Error::other("malformed /proc/self/stat")))
+}
+
+/// Like `fork`, but the child starts in the new namespaces named by `namespace_flags`
+/// (`CLONE_NEW*` bits). Fails unless the calling process is single-threaded.
+pub fn clone_process(namespace_flags: u64) -> Result<CloneResult, ProcessError> {
+    let threads = thread_count()?;
+    if threads != 1 {
+        return Err(ProcessError::MultiThreaded(threads));
+    }
+    let flags = namespace_flags | libc::SIGCHLD as u64;
+    // SAFETY: the process is single-threaded (checked above), so the child owns a consistent copy of
+    // the whole address space, exactly as after fork(2). A NULL stack makes clone fork-like (the
+    // child runs on a copy of the caller's stack), and the remaining pointer arguments are unused
+    // because no CLONE_*TID / CLONE_SETTLS flag is passed.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match ret {
+        -1 => Err(ProcessError::Clone {
+            flags,
+            errno: Errno::last(),
+        }),
+        0 => Ok(CloneResult::Child),
+        pid => Ok(CloneResult::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// Opens a pidfd for `pid`: a handle that keeps naming this process even if its pid is reused.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, ProcessError> {
+    // SAFETY: pidfd_open takes a pid and a flags word and returns a new fd or -1; no memory is shared.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(ProcessError::PidfdOpen {
+            pid: pid.as_raw(),
+            errno: Errno::last(),
+        });
+    }
+    // SAFETY: the kernel just returned this fd to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sends `signal` to the process behind `pidfd` (no pid-reuse race).
+pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), ProcessError> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid pidfd, a signal number, a NULL siginfo (the kernel fills in a default one)
+    // and zero flags; the call reads no memory of ours.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret < 0 {
+        return Err(ProcessError::PidfdSendSignal {
+            signal,
+            errno: Errno::last(),
+        });
+    }
+    Ok(())
+}
+
+/// Joins a new session keyring named `name`, so the container does not share the host's keys.
+pub fn join_session_keyring(name: &std::ffi::CStr) -> Result<(), Errno> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING, name) only reads the NUL-terminated string `name`,
+    // which outlives the call.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Exits the current process at once, without running destructors or atexit handlers: what a
+/// cloned child must do instead of returning into the parent's call stack.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_threads() {
+        assert!(thread_count().unwrap() >= 1);
+    }
+
+    #[test]
+    fn refuses_to_clone_when_threaded() {
+        // The test harness runs tests on several threads, but even alone a second thread proves it.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || rx.recv().ok());
+        let err = clone_process(0).unwrap_err();
+        assert!(matches!(err, ProcessError::MultiThreaded(n) if n >= 2), "{err}");
+        tx.send(()).unwrap();
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn pidfd_of_self_works() {
+        let fd = pidfd_open(nix::unistd::getpid()).unwrap();
+        pidfd_send_signal(&fd, 0).unwrap();
+    }
+}

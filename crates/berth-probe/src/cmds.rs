@@ -251,3 +251,51 @@ pub fn spawn(n: usize) -> Result<Json, Errno> {
     }
     Ok(j)
 }
+
+/// `hold-exe PID SECS`: the CVE-2019-5736 move. Opens `/proc/PID/exe` with O_PATH (allowed),
+/// then for SECS seconds keeps trying to reopen that fd for writing through `/proc/self/fd/N`
+/// (what an attacker does once the runtime binary stops running). Never writes a byte: a
+/// successful open is the finding. Reports the link target, whether the open for writing ever
+/// succeeded, and the last errno seen.
+pub fn hold_exe(pid: &str, secs: f64) -> Result<Json, Errno> {
+    let link = format!("/proc/{pid}/exe");
+    let target = std::fs::read_link(&link)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let fd = nix::fcntl::open(
+        link.as_str(),
+        OFlag::O_PATH | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let reopen = format!("/proc/self/fd/{fd}");
+    let held_target = std::fs::read_link(&reopen)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    let mut attempts = 0i64;
+    let mut last = None;
+    let mut opened = false;
+    while std::time::Instant::now() < deadline {
+        attempts += 1;
+        match nix::fcntl::open(
+            reopen.as_str(),
+            OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(w) => {
+                let _ = nix::unistd::close(w);
+                opened = true;
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = nix::unistd::close(fd);
+    Ok(Json::obj()
+        .with("target", target)
+        .with("held_target", held_target)
+        .with("attempts", attempts)
+        .with("opened_for_write", opened)
+        .with("last_error", last.map(|e| format!("{e:?}"))))
+}

@@ -8,7 +8,8 @@
 //! exit 0 on success and 1 when refused:
 //! `write PATH [DATA]`, `read PATH`, `open PATH r|w|rw`, `stat PATH`, `ls DIR`,
 //! `syscall NAME [ARG]` (getcwd getpid uname mkdir chdir chmod unshare sethostname socket kill
-//! setuid mknod chown), `alloc MB`, `spawn N`. Others: `sleep SECS`, `exit CODE`, `fds`, `ns`,
+//! setuid mknod chown), `alloc MB`, `spawn N`,
+//! `hold-exe PID SECS` (CVE-2019-5736: can /proc/PID/exe be reopened for writing?). Others: `sleep SECS`, `exit CODE`, `fds`, `ns`,
 //! `echo WORDS...` (prints the words to stdout and stderr).
 #![forbid(unsafe_code)]
 
@@ -21,7 +22,7 @@ use std::process::ExitCode;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: berth-probe [report | write PATH [DATA] | read PATH | open PATH r|w|rw | stat PATH | \
-         ls DIR | syscall NAME [ARG] | alloc MB | spawn N | sleep SECS | exit CODE | fds | ns | echo ...]"
+         ls DIR | syscall NAME [ARG] | alloc MB | spawn N | hold-exe PID SECS | sleep SECS | exit CODE | fds | ns | echo ...]"
     );
     ExitCode::from(2)
 }
@@ -57,6 +58,10 @@ fn main() -> ExitCode {
         ["spawn", n] => match n.parse::<usize>() {
             Ok(n) => cmds::outcome("spawn", &n.to_string(), cmds::spawn(n)),
             Err(_) => usage(),
+        },
+        ["hold-exe", pid, secs] => match secs.parse::<f64>() {
+            Ok(s) if s >= 0.0 => cmds::outcome("hold-exe", pid, cmds::hold_exe(pid, s)),
+            _ => usage(),
         },
         ["sleep", secs] => match secs.parse::<f64>() {
             Ok(s) if s >= 0.0 => {

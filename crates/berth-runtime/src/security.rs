@@ -25,8 +25,9 @@
 //!    no_new_privs needs `CAP_SYS_ADMIN`; the filter must then allow the syscalls of steps 5 to 8.
 //! 8. [`exec`] — `execve`, which returns only on error.
 //!
-//! [`set_io_priority`], [`set_scheduler`] and [`set_personality`] may come anywhere before step 5
-//! (a real-time scheduler or the RT I/O class need `CAP_SYS_NICE` / `CAP_SYS_ADMIN`).
+//! `set_io_priority`, `set_scheduler` and `set_personality` (module `scheduling`, exported once
+//! berth-sys declares its `sched` module) may come anywhere before step 5: a real-time scheduler
+//! or the RT I/O class need `CAP_SYS_NICE` / `CAP_SYS_ADMIN`.
 //!
 //! Capability names that this kernel does not know (a newer spec on an older kernel) are skipped
 //! without error, as runc does; [`unsupported_capabilities`] lists them so that the caller (the

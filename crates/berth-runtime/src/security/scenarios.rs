@@ -26,6 +26,8 @@ fn child_entry() {
         "user_caps" => child_user_caps(),
         "nnp" => child_nnp(),
         "ambient_not_inheritable" => child_ambient_not_inheritable(),
+        "root_default_caps" => child_root_default_caps(),
+        "setgroups_denied" => child_setgroups_denied(),
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -158,6 +160,62 @@ fn child_ambient_not_inheritable() {
     println!("AMBIENT-ERROR {msg}");
 }
 
+/// Docker's default capability set.
+const DOCKER_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+const DOCKER_MASK: u64 = 0xa804_25fb;
+
+fn child_root_default_caps() {
+    let list = serde_json::to_string(&DOCKER_CAPS).unwrap();
+    let caps: LinuxCapabilities = serde_json::from_str(&format!(
+        r#"{{"bounding":{list},"effective":{list},"permitted":{list}}}"#
+    ))
+    .unwrap();
+    let user: User = serde_json::from_str(r#"{"uid":0,"gid":0}"#).unwrap();
+    drop_bounding_set(&caps).unwrap();
+    switch_user(&user, true).unwrap();
+    apply_capabilities(&caps).unwrap();
+    let status = thread_status();
+    assert_eq!(status_field(&status, "Groups"), Some(""));
+    assert_eq!(status_field(&status, "CapInh"), Some(hex(0).as_str()));
+    println!("BEFORE-EXEC-OK");
+    std::io::stdout().flush().unwrap();
+    // Root after exec: permitted = bounding, effective = permitted.
+    let path = CString::new("/bin/busybox").unwrap();
+    let args = [
+        CString::new("cat").unwrap(),
+        CString::new("/proc/self/status").unwrap(),
+    ];
+    let err = exec(&path, &args, &[]);
+    panic!("exec failed: {err}");
+}
+
+fn child_setgroups_denied() {
+    let before = getgroups().unwrap();
+    let user: User = serde_json::from_str(r#"{"uid":0,"gid":0,"additionalGids":[1234]}"#).unwrap();
+    switch_user(&user, false).unwrap();
+    assert_eq!(
+        getgroups().unwrap(),
+        before,
+        "groups untouched when setgroups is denied"
+    );
+    println!("SETGROUPS-DENIED-OK");
+}
+
 fn run(test: &str, scenario: &str) -> Option<String> {
     if !is_root(test) {
         return None;
@@ -220,5 +278,35 @@ fn no_new_privs_is_set() {
 fn ambient_without_inheritable_is_an_error_naming_the_cap() {
     if let Some(out) = run("ambient", "ambient_not_inheritable") {
         assert!(out.contains("AMBIENT-ERROR"), "{out}");
+    }
+}
+
+#[test]
+fn root_with_the_default_set_keeps_it_across_exec() {
+    let Some(out) = run("root_default_caps", "root_default_caps") else {
+        return;
+    };
+    let (_, after) = out
+        .split_once("BEFORE-EXEC-OK")
+        .unwrap_or_else(|| panic!("no marker in {out}"));
+    assert_eq!(status_field(after, "Uid"), Some("0\t0\t0\t0"), "{after}");
+    for key in ["CapPrm", "CapEff", "CapBnd"] {
+        assert_eq!(
+            status_field(after, key),
+            Some(hex(DOCKER_MASK).as_str()),
+            "{key}: {after}"
+        );
+    }
+    assert_eq!(
+        status_field(after, "CapAmb"),
+        Some(hex(0).as_str()),
+        "{after}"
+    );
+}
+
+#[test]
+fn setgroups_denied_leaves_groups_alone() {
+    if let Some(out) = run("setgroups", "setgroups_denied") {
+        assert!(out.contains("SETGROUPS-DENIED-OK"), "{out}");
     }
 }

@@ -299,3 +299,14 @@ pub fn hold_exe(pid: &str, secs: f64) -> Result<Json, Errno> {
         .with("opened_for_write", opened)
         .with("last_error", last.map(|e| format!("{e:?}"))))
 }
+
+/// `fill PATH KIB`: writes KIB KiB of zeros to PATH (ENOSPC shows a size limit).
+pub fn fill(path: &str, kib: usize) -> Result<Json, Errno> {
+    let mut f = std::fs::File::create(path).map_err(|e| io_errno(&e))?;
+    let block = [0u8; 1024];
+    for _ in 0..kib {
+        f.write_all(&block).map_err(|e| io_errno(&e))?;
+    }
+    f.sync_all().map_err(|e| io_errno(&e))?;
+    Ok(Json::obj().with("kib", i64::try_from(kib).unwrap_or(-1)))
+}

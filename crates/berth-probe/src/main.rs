@@ -6,7 +6,7 @@
 //!
 //! Subcommands try one thing and print one JSON object (`{"op","arg","ok",...,"errno","error"}`),
 //! exit 0 on success and 1 when refused:
-//! `write PATH [DATA]`, `read PATH`, `open PATH r|w|rw`, `stat PATH`, `ls DIR`,
+//! `write PATH [DATA]`, `fill PATH KIB`, `read PATH`, `open PATH r|w|rw`, `stat PATH`, `ls DIR`,
 //! `syscall NAME [ARG]` (getcwd getpid uname mkdir chdir chmod unshare sethostname socket kill
 //! setuid mknod chown), `alloc MB`, `spawn N`,
 //! `hold-exe PID SECS` (CVE-2019-5736: can /proc/PID/exe be reopened for writing?). Others: `sleep SECS`, `exit CODE`, `fds`, `ns`,
@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: berth-probe [report | write PATH [DATA] | read PATH | open PATH r|w|rw | stat PATH | \
+        "usage: berth-probe [report | write PATH [DATA] | fill PATH KIB | read PATH | open PATH r|w|rw | stat PATH | \
          ls DIR | syscall NAME [ARG] | alloc MB | spawn N | hold-exe PID SECS | sleep SECS | exit CODE | fds | ns | echo ...]"
     );
     ExitCode::from(2)
@@ -45,6 +45,10 @@ fn main() -> ExitCode {
         }
         ["write", path] => cmds::outcome("write", path, cmds::write(path, "probe")),
         ["write", path, data] => cmds::outcome("write", path, cmds::write(path, data)),
+        ["fill", path, kib] => match kib.parse::<usize>() {
+            Ok(k) => cmds::outcome("fill", path, cmds::fill(path, k)),
+            Err(_) => usage(),
+        },
         ["read", path] => cmds::outcome("read", path, cmds::read(path)),
         ["open", path, mode] => cmds::outcome("open", path, cmds::open(path, mode)),
         ["stat", path] => cmds::outcome("stat", path, cmds::stat(path)),

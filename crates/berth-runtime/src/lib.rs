@@ -1,2 +1,26 @@
-//! The OCI runtime library.
+//! The OCI runtime library: create, start, state, kill, delete, exec, pause/resume, ps, events.
+//!
+//! Process model: the caller (the single-threaded `berth-runc` or `berth shim`) clones the container's
+//! init directly into its new namespaces; the init sets up the rootfs and the process's identity, then
+//! blocks on a fifo until `start` and execs the user's program. The runtime binary is never re-executed,
+//! so a container start costs one clone.
 #![forbid(unsafe_code)]
+
+pub mod console;
+pub mod container;
+pub mod error;
+pub mod exec;
+pub mod features;
+pub mod hooks;
+pub mod init;
+pub mod namespaces;
+pub mod rootfs;
+pub mod security;
+pub mod signals;
+pub mod state;
+pub mod sync;
+
+pub use container::{CreateOptions, Runtime};
+pub use error::{Result, RuntimeError};
+pub use exec::ExecOptions;
+pub use state::{OciState, Status};

@@ -37,6 +37,7 @@ mod capabilities;
 mod executable;
 mod identity;
 mod limits;
+mod scheduling;
 
 #[cfg(test)]
 pub(crate) mod reexec;
@@ -54,6 +55,7 @@ pub use capabilities::{
 pub use executable::{exec, resolve_executable};
 pub use identity::{set_no_new_privileges, switch_user};
 pub use limits::{set_oom_score_adj, set_rlimits};
+pub use scheduling::{set_io_priority, set_personality, set_scheduler};
 
 /// A failure while applying the process's identity and privileges, one variant per step.
 #[derive(Debug, thiserror::Error)]

@@ -24,9 +24,23 @@ mod tests {
         let f = std::fs::File::open("/proc/self/stat").unwrap();
         let raw = f.as_raw_fd();
         // Clear CLOEXEC first (std opens with it), then set it again through close_range.
-        nix::fcntl::fcntl(raw, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())).unwrap();
+        nix::fcntl::fcntl(
+            raw,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )
+        .unwrap();
         cloexec_from(raw as u32).unwrap();
         let flags = nix::fcntl::fcntl(raw, nix::fcntl::FcntlArg::F_GETFD).unwrap();
         assert_ne!(flags & libc::FD_CLOEXEC, 0);
     }
+}
+
+/// Takes ownership of `fd`, a descriptor that a nix call just returned to the caller.
+///
+/// The caller must not use or close `fd` elsewhere afterwards; passing a descriptor owned by
+/// something else leads to a double close (which is why callers only pass fresh descriptors).
+pub fn owned(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: by this function's contract `fd` is open and owned by nobody else.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }

@@ -7,4 +7,5 @@ pub mod fd;
 pub mod mount;
 pub mod process;
 pub mod pty;
+pub mod sched;
 pub mod seccomp;

@@ -1,0 +1,506 @@
+//! The container lifecycle over a state root: create, start, state, kill, delete, pause, resume,
+//! and the queries (list, pids, stats). Callers must be single-threaded (create clones).
+
+use crate::error::{Result, RuntimeError};
+use crate::init::{self, InitArgs};
+use crate::namespaces::{self, Plan};
+use crate::state::{self, OciState, Status, StoredState, START_FIFO};
+use crate::sync::{self, Msg};
+use crate::{console, hooks};
+use berth_cgroups::{Cgroup, CgroupConfig};
+use berth_sys::process::{clone_process, pidfd_open, pidfd_send_signal, CloneResult};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A runtime instance: where container state lives and how cgroups are named.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// The state root (`--root`), e.g. /run/berth-runc.
+    pub root: PathBuf,
+    /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
+}
+
+/// The options of `create` (and `run`).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// A container as loaded from its state directory.
+#[derive(Debug)]
+pub struct Container {
+    pub dir: PathBuf,
+    pub state: StoredState,
+    pub status: Status,
+}
+
+/// Undoes a half-done create when dropped without `disarm`.
+struct CreateGuard {
+    dir: Option<PathBuf>,
+    cgroup: Option<Box<dyn Cgroup>>,
+    children: Vec<Pid>,
+}
+
+impl CreateGuard {
+    fn disarm(mut self) {
+        self.dir = None;
+        self.cgroup = None;
+        self.children.clear();
+    }
+}
+
+impl Drop for CreateGuard {
+    fn drop(&mut self) {
+        for pid in self.children.drain(..) {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.kill_all(libc::SIGKILL);
+            let _ = cg.destroy();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl Runtime {
+    /// A runtime keeping state under `root`.
+    pub fn new(root: impl Into<PathBuf>, systemd_cgroup: bool) -> Self {
+        Runtime {
+            root: root.into(),
+            systemd_cgroup,
+        }
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    fn open_cgroup(&self, st: &StoredState) -> Result<Box<dyn Cgroup>> {
+        Ok(berth_cgroups::open(&CgroupConfig {
+            path: &st.cgroup_path,
+            container_id: &st.id,
+            systemd: st.systemd_cgroup,
+            root: None,
+        })?)
+    }
+
+    /// Loads a container and works out its status.
+    pub fn load(&self, id: &str) -> Result<Container> {
+        state::validate_id(id)?;
+        let dir = self.dir(id);
+        let st = state::load(&dir, id)?;
+        let status = if !state::init_alive(&st) {
+            Status::Stopped
+        } else if dir.join(START_FIFO).exists() {
+            Status::Created
+        } else if self.open_cgroup(&st).and_then(|cg| Ok(cg.is_frozen()?)).unwrap_or(false) {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        Ok(Container { dir, state: st, status })
+    }
+
+    /// The OCI state of a container.
+    pub fn state(&self, id: &str) -> Result<OciState> {
+        let c = self.load(id)?;
+        Ok(c.state.oci_state(c.status))
+    }
+
+    /// Every container under the root, sorted by id.
+    pub fn list(&self) -> Result<Vec<OciState>> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(RuntimeError::io(&self.root, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if state::validate_id(&name).is_ok() {
+                if let Ok(s) = self.state(&name) {
+                    out.push(s);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Creates a container: its init is set up and waits for `start`. Returns the init's pid.
+    pub fn create(&self, o: &CreateOptions) -> Result<Pid> {
+        state::validate_id(&o.id)?;
+        let bundle = std::fs::canonicalize(&o.bundle).map_err(|_| RuntimeError::BundleMissing(o.bundle.clone()))?;
+        let spec = berth_oci::spec::load_spec(&bundle.join("config.json"))?;
+        let root_path = &spec.root().as_ref().expect("validated: root present").path();
+        let rootfs_given = if root_path.is_absolute() { root_path.to_path_buf() } else { bundle.join(root_path) };
+        let rootfs = std::fs::canonicalize(&rootfs_given).map_err(|_| RuntimeError::RootfsMissing(rootfs_given.clone()))?;
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| RuntimeError::InvalidArgument("config.json: field `process`: is required to create a container".into()))?;
+        let terminal = process.terminal().unwrap_or(false);
+        if terminal && o.console_socket.is_none() {
+            return Err(RuntimeError::InvalidArgument(
+                "process.terminal is true: a --console-socket is needed to hand over the terminal".into(),
+            ));
+        }
+        if !terminal && o.console_socket.is_some() {
+            return Err(RuntimeError::InvalidArgument(
+                "--console-socket was given but process.terminal is false".into(),
+            ));
+        }
+
+        std::fs::create_dir_all(&self.root).map_err(|e| RuntimeError::io(&self.root, e))?;
+        let dir = self.dir(&o.id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(RuntimeError::AlreadyExists(o.id.clone()))
+            }
+            Err(e) => return Err(RuntimeError::io(&dir, e)),
+        }
+        let mut guard = CreateGuard {
+            dir: Some(dir.clone()),
+            cgroup: None,
+            children: Vec::new(),
+        };
+
+        let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(profile) => Some(berth_seccomp::compile_cached(profile, &self.root.join(".seccomp-cache"))?),
+            None => None,
+        };
+        let plan = Plan::from_spec(&spec)?;
+        let cgroup_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cgroup = berth_cgroups::open(&CgroupConfig {
+            path: &cgroup_path,
+            container_id: &o.id,
+            systemd: self.systemd_cgroup,
+            root: None,
+        })?;
+        cgroup.create()?;
+        let cgroup = guard.cgroup.insert(cgroup);
+        if let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            cgroup.apply_resources(resources)?;
+        }
+
+        let fifo_path = dir.join(START_FIFO);
+        nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600))
+            .map_err(|e| RuntimeError::sys(format!("mkfifo {}", fifo_path.display()), e))?;
+        let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+            .map(owned_from_raw)
+            .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
+        let console_socket = o.console_socket.as_deref().map(console::connect_console_socket).transpose()?;
+
+        let hooks = spec.hooks().as_ref();
+        let wants_hooks = hooks.is_some_and(|h| {
+            h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+                || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+                || h.create_container().as_ref().is_some_and(|v| !v.is_empty())
+                || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
+        });
+        let late = !plan.joins.is_empty();
+        if late && plan.pid_fork_needed() {
+            nix::sys::prctl::set_child_subreaper(true).map_err(|e| RuntimeError::sys("become subreaper", e))?;
+        }
+        let clone_flags = if late { 0 } else { (plan.new - nix::sched::CloneFlags::CLONE_NEWCGROUP).bits() as u64 };
+        let (parent_end, child_end) = sync::pair().map_err(|e| RuntimeError::Init(e.to_string()))?;
+
+        let child = match clone_process(clone_flags)? {
+            CloneResult::Child => {
+                drop(parent_end);
+                let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+                init::run(InitArgs {
+                    spec: &spec,
+                    rootfs: &rootfs,
+                    bundle: &bundle,
+                    plan: &plan,
+                    channel: &child_end,
+                    start_fifo: Some(&fifo),
+                    console_socket,
+                    seccomp: seccomp.as_ref(),
+                    preserve_fds: o.preserve_fds,
+                    no_pivot: o.no_pivot,
+                    no_new_keyring: o.no_new_keyring,
+                    late_namespaces: late,
+                    wants_hooks,
+                })
+            }
+            CloneResult::Parent(pid) => pid,
+        };
+        drop(child_end);
+        drop(console_socket);
+        guard.children.push(child);
+
+        if !late && plan.new_user() {
+            namespaces::write_id_maps(child.as_raw(), &spec)?;
+        }
+        cgroup.add_process(child.as_raw())?;
+        let send = |m: &Msg| parent_end.send(m).map_err(|e| RuntimeError::Init(format!("talking to the init: {e}")));
+        send(&Msg::Go)?;
+
+        let mut init_pid = child;
+        let mut stored = StoredState {
+            id: o.id.clone(),
+            pid: child.as_raw(),
+            pid_start_time: 0,
+            bundle: bundle.clone(),
+            rootfs: rootfs.clone(),
+            created: state::now_rfc3339(),
+            cgroup_path,
+            systemd_cgroup: self.systemd_cgroup,
+            spec: spec.clone(),
+        };
+        loop {
+            let msg = match parent_end.recv() {
+                Ok(m) => m,
+                Err(_) => {
+                    let status = waitpid(child, None).ok();
+                    guard.children.retain(|p| *p != child);
+                    return Err(RuntimeError::Init(format!("the init exited before it was ready ({status:?})")));
+                }
+            };
+            match msg {
+                Msg::MapsRequest => {
+                    namespaces::write_id_maps(child.as_raw(), &spec)?;
+                    send(&Msg::Go)?;
+                }
+                Msg::Pid(pid) => {
+                    init_pid = Pid::from_raw(pid);
+                    let _ = waitpid(child, None);
+                    guard.children.retain(|p| *p != child);
+                    guard.children.push(init_pid);
+                    stored.pid = pid;
+                }
+                Msg::HooksRequest => {
+                    let state_json = oci_state_json(&stored, "creating");
+                    if let Some(h) = hooks {
+                        for (list, phase) in [(h.prestart(), "prestart"), (h.create_runtime(), "createRuntime")] {
+                            if let Some(list) = list {
+                                if let Err(e) = hooks::run_hooks(list, state_json.as_bytes(), phase) {
+                                    let _ = send(&Msg::Error(e.to_string()));
+                                    return Err(e.into());
+                                }
+                            }
+                        }
+                    }
+                    send(&Msg::HooksDone(state_json))?;
+                }
+                Msg::Ready => break,
+                Msg::Error(e) => return Err(RuntimeError::Init(e)),
+                other => return Err(RuntimeError::Init(format!("unexpected message {other:?} from the init"))),
+            }
+        }
+        stored.pid_start_time = state::proc_stat(init_pid.as_raw())
+            .ok_or_else(|| RuntimeError::Init("the init vanished after it was ready".into()))?
+            .start_time;
+        state::save(&dir, &stored)?;
+        if let Some(pid_file) = &o.pid_file {
+            state::write_atomic(pid_file, init_pid.as_raw().to_string().as_bytes())?;
+        }
+        guard.disarm();
+        Ok(init_pid)
+    }
+
+    /// Lets a created container's init exec the user's program, then runs the poststart hooks.
+    pub fn start(&self, id: &str) -> Result<()> {
+        let c = self.load(id)?;
+        if c.status != Status::Created {
+            return Err(wrong_state(&c, "start", "created"));
+        }
+        let fifo_path = c.dir.join(START_FIFO);
+        let fd = nix::fcntl::open(&fifo_path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| match e {
+                nix::errno::Errno::ENXIO => RuntimeError::Init(format!("container {id:?}: the init is gone")),
+                e => RuntimeError::sys(format!("open {}", fifo_path.display()), e),
+            })?;
+        let fd = owned_from_raw(fd);
+        nix::unistd::write(&fd, b"1").map_err(|e| RuntimeError::sys("signal start", e))?;
+        drop(fd);
+        let _ = std::fs::remove_file(&fifo_path);
+        if let Some(list) = c.state.spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
+            let json = oci_state_json(&c.state, "running");
+            if let Err(e) = hooks::run_hooks(list, json.as_bytes(), "poststart") {
+                // The runtime spec: a failed poststart hook is logged and the lifecycle goes on.
+                eprintln!("warning: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` to the container's init, or with `all` to every process in its cgroup.
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        let c = self.load(id)?;
+        if c.status == Status::Stopped {
+            return Err(wrong_state(&c, "kill", "created, running or paused"));
+        }
+        if all {
+            self.open_cgroup(&c.state)?.kill_all(signal)?;
+            return Ok(());
+        }
+        let pidfd = pidfd_open(Pid::from_raw(c.state.pid))?;
+        if !state::init_alive(&c.state) {
+            return Err(RuntimeError::NotFound(format!("{id} (its init has exited)")));
+        }
+        pidfd_send_signal(&pidfd, signal)?;
+        Ok(())
+    }
+
+    /// Deletes a stopped (or, with `force`, any) container: processes, cgroup, state, poststop hooks.
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let c = match self.load(id) {
+            Ok(c) => c,
+            Err(RuntimeError::NotFound(_)) if force => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let cgroup = self.open_cgroup(&c.state).ok();
+        match c.status {
+            Status::Stopped | Status::Created => {}
+            _ if force => {}
+            _ => return Err(wrong_state(&c, "delete", "stopped (or use --force)")),
+        }
+        if c.status != Status::Stopped {
+            if c.status == Status::Paused {
+                if let Some(cg) = &cgroup {
+                    let _ = cg.thaw();
+                }
+            }
+            if let Ok(pidfd) = pidfd_open(Pid::from_raw(c.state.pid)) {
+                if state::init_alive(&c.state) {
+                    let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
+                    wait_pidfd(&pidfd, Duration::from_secs(10));
+                }
+            }
+        }
+        if let Some(cg) = &cgroup {
+            let _ = cg.kill_all(libc::SIGKILL);
+            cg.destroy()?;
+        }
+        if let Some(list) = c.state.spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()) {
+            let json = oci_state_json(&c.state, "stopped");
+            if let Err(e) = hooks::run_hooks(list, json.as_bytes(), "poststop") {
+                eprintln!("warning: {e}");
+            }
+        }
+        std::fs::remove_dir_all(&c.dir).map_err(|e| RuntimeError::io(&c.dir, e))
+    }
+
+    /// Freezes every process of a running container.
+    pub fn pause(&self, id: &str) -> Result<()> {
+        let c = self.load(id)?;
+        if c.status != Status::Running {
+            return Err(wrong_state(&c, "pause", "running"));
+        }
+        Ok(self.open_cgroup(&c.state)?.freeze()?)
+    }
+
+    /// Thaws a paused container.
+    pub fn resume(&self, id: &str) -> Result<()> {
+        let c = self.load(id)?;
+        if c.status != Status::Paused {
+            return Err(wrong_state(&c, "resume", "paused"));
+        }
+        Ok(self.open_cgroup(&c.state)?.thaw()?)
+    }
+
+    /// The pids (in the runtime's namespace) of every process of the container.
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
+        let c = self.load(id)?;
+        Ok(self.open_cgroup(&c.state)?.pids()?)
+    }
+
+    /// Resource usage of the container's cgroup.
+    pub fn stats(&self, id: &str) -> Result<berth_cgroups::Stats> {
+        let c = self.load(id)?;
+        Ok(self.open_cgroup(&c.state)?.stats()?)
+    }
+
+    /// Whether the container's cgroup has seen an OOM kill since its creation.
+    pub fn cgroup_of(&self, id: &str) -> Result<Box<dyn Cgroup>> {
+        let c = self.load(id)?;
+        self.open_cgroup(&c.state)
+    }
+}
+
+/// The OCI state JSON handed to hooks.
+pub(crate) fn oci_state_json(st: &StoredState, status: &str) -> String {
+    let mut s = st.oci_state(Status::Running);
+    s.status = status.to_string();
+    serde_json::to_string(&s).unwrap_or_default()
+}
+
+fn wrong_state(c: &Container, op: &'static str, needed: &'static str) -> RuntimeError {
+    RuntimeError::WrongState {
+        id: c.state.id.clone(),
+        status: c.status.as_str(),
+        op,
+        needed,
+    }
+}
+
+/// Waits until the process behind `pidfd` exits, at most `timeout`.
+pub(crate) fn wait_pidfd(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    let ms = PollTimeout::try_from(timeout.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+    matches!(poll(&mut fds, ms), Ok(n) if n > 0)
+}
+
+/// Takes ownership of a raw fd that nix just returned.
+pub(crate) fn owned_from_raw(fd: std::os::fd::RawFd) -> OwnedFd {
+    berth_sys::fd::owned(fd)
+}
+
+/// Resolves the bundle's rootfs path; used by tests and the CLI's `spec` checks.
+pub fn rootfs_of(bundle: &Path, spec: &Spec) -> Option<PathBuf> {
+    let p = spec.root().as_ref()?.path();
+    Some(if p.is_absolute() { p.clone() } else { bundle.join(p) })
+}
+
+impl Runtime {
+    /// `run`: create and start, then (unless `detach`) forward signals, wait for the process, delete
+    /// the container and return the process's exit code.
+    pub fn run(&self, o: &CreateOptions, detach: bool) -> Result<i32> {
+        let sigset = if detach {
+            None
+        } else {
+            nix::sys::prctl::set_child_subreaper(true).map_err(|e| RuntimeError::sys("become subreaper", e))?;
+            Some(crate::signals::block_forwarded()?)
+        };
+        let pid = self.create(o)?;
+        if let Err(e) = self.start(&o.id) {
+            let _ = self.delete(&o.id, true);
+            return Err(e);
+        }
+        let Some(set) = sigset else { return Ok(0) };
+        let code = match pidfd_open(pid) {
+            Ok(pidfd) => crate::signals::forward_and_wait(pid, &pidfd, &set),
+            Err(e) => Err(e.into()),
+        };
+        let deleted = self.delete(&o.id, true);
+        let code = code?;
+        deleted?;
+        Ok(code)
+    }
+}

@@ -1,0 +1,271 @@
+//! The container's init: the code that runs in the freshly cloned child, from the handshake with
+//! the parent to the execve of the user's program. Every step's failure is sent to the parent as
+//! text naming the step, then the child exits.
+
+use crate::error::{Result, RuntimeError};
+use crate::namespaces::Plan;
+use crate::sync::{Channel, Msg};
+use crate::{console, hooks, rootfs, security};
+use berth_seccomp::CompiledFilter;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use oci_spec::runtime::Spec;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+/// Everything the init needs, prepared by the parent before the clone.
+#[derive(Debug)]
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub plan: &'a Plan,
+    pub channel: &'a Channel,
+    /// The start fifo (opened read-write by the parent); `None` for `exec`'d processes.
+    pub start_fifo: Option<&'a OwnedFd>,
+    /// The connected console socket when `process.terminal` is set.
+    pub console_socket: Option<OwnedFd>,
+    pub seccomp: Option<&'a CompiledFilter>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Whether the process must first join the namespaces in `plan.joins` (exec, or create with paths).
+    pub late_namespaces: bool,
+    /// Whether the container hooks that run inside the container exist (a round trip is needed).
+    pub wants_hooks: bool,
+}
+
+/// Runs the init to its execve; never returns. On failure the error goes to the parent.
+pub fn run(args: InitArgs<'_>) -> ! {
+    let err = match setup_and_exec(args.clone_ref()) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = args.channel.send(&Msg::Error(err.to_string()));
+    berth_sys::process::exit_now(1)
+}
+
+impl InitArgs<'_> {
+    fn clone_ref(&self) -> InitArgs<'_> {
+        InitArgs {
+            spec: self.spec,
+            rootfs: self.rootfs,
+            bundle: self.bundle,
+            plan: self.plan,
+            channel: self.channel,
+            start_fifo: self.start_fifo,
+            console_socket: self.console_socket.as_ref().and_then(|f| f.try_clone().ok()),
+            seccomp: self.seccomp,
+            preserve_fds: self.preserve_fds,
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            late_namespaces: self.late_namespaces,
+            wants_hooks: self.wants_hooks,
+        }
+    }
+}
+
+fn sync_err(step: &str, e: crate::sync::SyncError) -> RuntimeError {
+    RuntimeError::Init(format!("{step}: {e}"))
+}
+
+/// Enters the namespaces: waits for the parent, joins by path, creates late ones, forks into a pid
+/// namespace when needed. Returns in the process that becomes the container's init.
+pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Result<()> {
+    channel.expect(Msg::Go, "go").map_err(|e| sync_err("waiting for the parent", e))?;
+    if !late {
+        return Ok(());
+    }
+    for join in &plan.joins {
+        setns(&join.fd, join.flag).map_err(|e| RuntimeError::sys(format!("join namespace {}", join.path.display()), e))?;
+    }
+    if plan.new_user() {
+        unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| RuntimeError::sys("unshare user namespace", e))?;
+        channel.send(&Msg::MapsRequest).map_err(|e| sync_err("asking for id maps", e))?;
+        channel.expect(Msg::Go, "go").map_err(|e| sync_err("waiting for id maps", e))?;
+    }
+    let rest = plan.new & !(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWCGROUP);
+    if !rest.is_empty() {
+        unshare(rest).map_err(|e| RuntimeError::sys(format!("unshare {rest:?}"), e))?;
+    }
+    if plan.pid_fork_needed() {
+        match berth_sys::process::clone_process(0)? {
+            berth_sys::process::CloneResult::Child => {}
+            berth_sys::process::CloneResult::Parent(pid) => {
+                let code = i32::from(channel.send(&Msg::Pid(pid.as_raw())).is_err());
+                berth_sys::process::exit_now(code);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
+    // The parent blocks signals it forwards; the container must start with a clean mask.
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(|e| RuntimeError::sys("reset signal mask", e))?;
+    enter_namespaces(args.plan, args.channel, args.late_namespaces)?;
+    if args.plan.new.contains(CloneFlags::CLONE_NEWCGROUP) {
+        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| RuntimeError::sys("unshare cgroup namespace", e))?;
+    }
+    let spec = args.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| RuntimeError::InvalidArgument("config.json has no process to run".into()))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if !terminal {
+        nix::unistd::setsid().map_err(|e| RuntimeError::sys("setsid", e))?;
+    }
+    if !args.no_new_keyring {
+        // Fails with ENOSYS/EPERM on kernels or seccomp profiles without keyrings: not fatal, as in runc.
+        let _ = berth_sys::process::join_session_keyring(c"_ses.berth");
+    }
+
+    let opts = rootfs::RootfsOptions {
+        no_pivot: args.no_pivot,
+        bundle: args.bundle.to_path_buf(),
+    };
+    if args.plan.has_mount_ns() {
+        rootfs::prepare_rootfs(spec, args.rootfs, &opts)?;
+    }
+    let state_json = if args.wants_hooks {
+        args.channel.send(&Msg::HooksRequest).map_err(|e| sync_err("asking for hooks", e))?;
+        match args.channel.recv().map_err(|e| sync_err("waiting for hooks", e))? {
+            Msg::HooksDone(state) => state,
+            Msg::Error(e) => return Err(RuntimeError::Init(e)),
+            other => return Err(RuntimeError::Init(format!("unexpected {other:?} while waiting for hooks"))),
+        }
+    } else {
+        String::new()
+    };
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()) {
+        hooks::run_hooks(h, state_json.as_bytes(), "createContainer")?;
+    }
+    if args.plan.has_mount_ns() {
+        rootfs::enter_rootfs(args.rootfs, &opts)?;
+    } else {
+        nix::unistd::chroot(args.rootfs).map_err(|e| RuntimeError::sys("chroot", e))?;
+    }
+    if let Some(socket) = args.console_socket {
+        let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+        console::setup_console(socket, size)?;
+    }
+    if args.plan.has_mount_ns() {
+        rootfs::finalize_rootfs(spec)?;
+    }
+    rootfs::set_hostname(spec)?;
+    prepare_process(spec, args.seccomp)?;
+    let program = security::resolve_executable(
+        &process.args().as_ref().expect("validated: args present")[0],
+        env_path(process.env().as_deref()),
+        process.cwd(),
+    )?;
+    let argv = to_cstrings(process.args().as_deref().unwrap_or_default())?;
+    let envp = to_cstrings(process.env().as_deref().unwrap_or_default())?;
+
+    nix::sys::prctl::set_pdeathsig(None).map_err(|e| RuntimeError::sys("clear parent-death signal", e))?;
+    args.channel.send(&Msg::Ready).map_err(|e| sync_err("reporting ready", e))?;
+    if let Some(fifo) = args.start_fifo {
+        wait_for_start(fifo)?;
+    }
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
+        hooks::run_hooks(h, state_json.as_bytes(), "startContainer")?;
+    }
+    pass_fds(args.preserve_fds)?;
+    Err(RuntimeError::Init(security::exec(&program, &argv, &envp).to_string()))
+}
+
+/// Applies the process's identity and limits, in the order the kernel's rules require.
+pub(crate) fn prepare_process(spec: &Spec, seccomp: Option<&CompiledFilter>) -> Result<()> {
+    let process = spec.process().as_ref().expect("checked by the caller");
+    if let Some(rlimits) = process.rlimits() {
+        security::set_rlimits(rlimits)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        security::set_oom_score_adj(adj)?;
+    }
+    if let Some(prio) = process.io_priority() {
+        security::set_io_priority(prio)?;
+    }
+    if let Some(sched) = process.scheduler() {
+        security::set_scheduler(sched)?;
+    }
+    if let Some(personality) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        security::set_personality(personality)?;
+    }
+    let no_new_privs = process.no_new_privileges().unwrap_or(false);
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it while we still have it.
+    if !no_new_privs {
+        if let Some(filter) = seccomp {
+            filter.install()?;
+        }
+    }
+    if let Some(caps) = process.capabilities() {
+        security::drop_bounding_set(caps)?;
+    }
+    security::switch_user(process.user(), setgroups_allowed(spec))?;
+    nix::unistd::chdir(process.cwd()).map_err(|e| RuntimeError::sys(format!("chdir to cwd {}", process.cwd().display()), e))?;
+    match process.capabilities() {
+        Some(caps) => security::apply_capabilities(caps)?,
+        None => security::apply_capabilities(&empty_caps())?,
+    }
+    if no_new_privs {
+        security::set_no_new_privileges()?;
+        if let Some(filter) = seccomp {
+            filter.install()?;
+        }
+    }
+    Ok(())
+}
+
+fn empty_caps() -> oci_spec::runtime::LinuxCapabilities {
+    let none = oci_spec::runtime::Capabilities::new();
+    oci_spec::runtime::LinuxCapabilitiesBuilder::default()
+        .bounding(none.clone())
+        .effective(none.clone())
+        .permitted(none.clone())
+        .inheritable(none.clone())
+        .ambient(none)
+        .build()
+        .expect("all fields set")
+}
+
+/// Whether setgroups(2) may be called: not in a user namespace whose setgroups file says "deny".
+fn setgroups_allowed(_spec: &Spec) -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
+}
+
+fn env_path(env: Option<&[String]>) -> Option<&str> {
+    env?.iter().find_map(|e| e.strip_prefix("PATH="))
+}
+
+fn to_cstrings(items: &[String]) -> Result<Vec<CString>> {
+    items
+        .iter()
+        .map(|s| CString::new(s.as_bytes()).map_err(|_| RuntimeError::InvalidArgument(format!("{s:?} contains a NUL byte"))))
+        .collect()
+}
+
+/// Blocks until `start` writes to the start fifo.
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(fifo.as_raw_fd(), &mut byte) {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(RuntimeError::Init("start fifo closed without a start".into())),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(RuntimeError::sys("wait for start", e)),
+        }
+    }
+}
+
+/// Leaves only stdio and the `preserve_fds` fds after them open across exec.
+pub(crate) fn pass_fds(preserve_fds: u32) -> Result<()> {
+    for fd in 3..3 + preserve_fds as i32 {
+        // A preserved fd may carry CLOEXEC from its creator; it must survive the exec.
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
+    }
+    berth_sys::fd::cloexec_from(3 + preserve_fds).map_err(|e| RuntimeError::sys("close inherited fds", e))
+}

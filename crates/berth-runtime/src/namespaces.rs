@@ -1,0 +1,115 @@
+//! Which namespaces a container gets: created new by clone/unshare, or joined by path.
+
+use crate::error::{Result, RuntimeError};
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// The clone flag of a namespace type.
+pub fn flag_of(typ: LinuxNamespaceType) -> CloneFlags {
+    match typ {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// The /proc/<pid>/ns file name of a namespace flag.
+pub fn proc_name(flag: CloneFlags) -> &'static str {
+    match flag {
+        f if f == CloneFlags::CLONE_NEWNS => "mnt",
+        f if f == CloneFlags::CLONE_NEWCGROUP => "cgroup",
+        f if f == CloneFlags::CLONE_NEWUTS => "uts",
+        f if f == CloneFlags::CLONE_NEWIPC => "ipc",
+        f if f == CloneFlags::CLONE_NEWUSER => "user",
+        f if f == CloneFlags::CLONE_NEWPID => "pid",
+        f if f == CloneFlags::CLONE_NEWNET => "net",
+        _ => "time",
+    }
+}
+
+/// A namespace to join: its flag, an open fd of the namespace file, and the path for messages.
+#[derive(Debug)]
+pub struct Join {
+    pub flag: CloneFlags,
+    pub fd: OwnedFd,
+    pub path: PathBuf,
+}
+
+/// The namespace plan of a container.
+#[derive(Debug)]
+pub struct Plan {
+    /// Namespaces to create (CLONE_NEW* bits), cgroup included.
+    pub new: CloneFlags,
+    /// Namespaces to join, user namespace first.
+    pub joins: Vec<Join>,
+}
+
+impl Plan {
+    /// Builds the plan from `linux.namespaces`, opening every namespace path now (in the runtime's
+    /// mount namespace) so that the child never resolves a host path.
+    pub fn from_spec(spec: &Spec) -> Result<Plan> {
+        let mut plan = Plan {
+            new: CloneFlags::empty(),
+            joins: Vec::new(),
+        };
+        let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+        for ns in namespaces {
+            let flag = flag_of(ns.typ());
+            match ns.path() {
+                None => plan.new |= flag,
+                Some(path) => {
+                    let fd = std::fs::File::open(path)
+                        .map_err(|e| RuntimeError::InvalidArgument(format!("namespace path {}: {e}", path.display())))?;
+                    plan.joins.push(Join {
+                        flag,
+                        fd: fd.into(),
+                        path: path.clone(),
+                    });
+                }
+            }
+        }
+        plan.joins.sort_by_key(|j| j.flag != CloneFlags::CLONE_NEWUSER);
+        Ok(plan)
+    }
+
+    /// Whether the container gets a user namespace of its own.
+    pub fn new_user(&self) -> bool {
+        self.new.contains(CloneFlags::CLONE_NEWUSER)
+    }
+
+    /// Whether the container has a mount namespace other than the runtime's.
+    pub fn has_mount_ns(&self) -> bool {
+        self.new.contains(CloneFlags::CLONE_NEWNS) || self.joins.iter().any(|j| j.flag == CloneFlags::CLONE_NEWNS)
+    }
+
+    /// Whether the init needs an extra fork to land in its pid namespace.
+    pub fn pid_fork_needed(&self) -> bool {
+        self.joins.iter().any(|j| j.flag == CloneFlags::CLONE_NEWPID)
+            || (!self.joins.is_empty() && self.new.contains(CloneFlags::CLONE_NEWPID))
+    }
+}
+
+/// Writes the uid/gid maps of the user namespace of `pid` (from outside, as root).
+pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
+        maps.into_iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect()
+    };
+    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
+    for (file, text) in [("uid_map", uid), ("gid_map", gid)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text.as_bytes()).map_err(|e| RuntimeError::io(&path, e))?;
+    }
+    Ok(())
+}

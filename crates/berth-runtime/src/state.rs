@@ -1,0 +1,260 @@
+//! What the runtime remembers about a container between commands: `<root>/<id>/state.json`,
+//! written atomically (temp file, fsync, rename, fsync of the directory).
+
+use crate::error::{Result, RuntimeError};
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The file name of the state record inside a container's directory.
+pub const STATE_FILE: &str = "state.json";
+/// The fifo the init waits on until `start`; it exists exactly while the container is "created".
+pub const START_FIFO: &str = "start.fifo";
+
+/// The runtime-spec status of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The init exists and waits for `start`.
+    Created,
+    /// The user's process runs.
+    Running,
+    /// The container's cgroup is frozen.
+    Paused,
+    /// The container's process has exited.
+    Stopped,
+}
+
+impl Status {
+    /// The spelling used by `state` and hooks.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The persisted record of one container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredState {
+    /// The container id.
+    pub id: String,
+    /// The init's pid in the runtime's pid namespace.
+    pub pid: i32,
+    /// The init's start time (field 22 of /proc/<pid>/stat), to detect pid reuse.
+    pub pid_start_time: u64,
+    /// Absolute path of the bundle.
+    pub bundle: PathBuf,
+    /// Absolute path of the rootfs.
+    pub rootfs: PathBuf,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// The cgroup path as given (linux.cgroupsPath).
+    pub cgroup_path: String,
+    /// Whether `--systemd-cgroup` was in force at create.
+    pub systemd_cgroup: bool,
+    /// The container's config, as it was at create.
+    pub spec: Spec,
+}
+
+impl StoredState {
+    /// The annotations of the container's config.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        self.spec
+            .annotations()
+            .as_ref()
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// The OCI state document (what `state` prints and hooks read on stdin).
+    pub fn oci_state(&self, status: Status) -> OciState {
+        OciState {
+            oci_version: self.spec.version().clone(),
+            id: self.id.clone(),
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status: status.as_str().to_string(),
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            owner: String::new(),
+            annotations: self.annotations(),
+        }
+    }
+}
+
+/// The OCI state of a container in runc's JSON shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OciState {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Checks a container id: runc's rule, which also keeps ids safe as directory names.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RuntimeError::InvalidId(id.to_string()))
+    }
+}
+
+/// Writes `data` to `path` atomically: temp file in the same directory, fsync, rename, fsync(dir).
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        RuntimeError::io(path, e)
+    })
+}
+
+/// Saves `state` into `dir/state.json`.
+pub fn save(dir: &Path, state: &StoredState) -> Result<()> {
+    let json = serde_json::to_vec(state).map_err(|e| RuntimeError::CorruptState {
+        path: dir.join(STATE_FILE),
+        reason: e.to_string(),
+    })?;
+    write_atomic(&dir.join(STATE_FILE), &json)
+}
+
+/// Loads `dir/state.json`.
+pub fn load(dir: &Path, id: &str) -> Result<StoredState> {
+    let path = dir.join(STATE_FILE);
+    let data = match std::fs::read(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RuntimeError::NotFound(id.to_string()))
+        }
+        Err(e) => return Err(RuntimeError::io(path, e)),
+    };
+    serde_json::from_slice(&data).map_err(|e| RuntimeError::CorruptState {
+        path,
+        reason: e.to_string(),
+    })
+}
+
+/// Facts about a live process read from /proc/<pid>/stat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// The one-letter state (R, S, D, Z, T, ...).
+    pub state: char,
+    /// Start time in clock ticks after boot.
+    pub start_time: u64,
+}
+
+/// Reads the state letter and start time of `pid`, or `None` if there is no such process.
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3), start time is field 22: 18 fields further.
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+/// Whether the init recorded in `state` still runs (not exited, not a zombie, same start time).
+pub fn init_alive(state: &StoredState) -> bool {
+    state.pid > 0
+        && proc_stat(state.pid).is_some_and(|s| s.start_time == state.pid_start_time && s.state != 'Z' && s.state != 'X')
+}
+
+/// The current time as RFC 3339 with nanoseconds, in UTC.
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_nanos()
+    )
+}
+
+/// Converts days since 1970-01-01 into a (year, month, day) of the proleptic Gregorian calendar.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        validate_id("abc-1.2_x+y").unwrap();
+        for bad in ["", ".hidden", "a/b", "..", "a b"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert!(now_rfc3339().ends_with('Z'));
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        let me = proc_stat(std::process::id() as i32).unwrap();
+        assert_eq!(me.state, 'R');
+        assert!(proc_stat(i32::MAX).is_none());
+    }
+
+    #[test]
+    fn atomic_write_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

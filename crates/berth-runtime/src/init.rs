@@ -77,8 +77,14 @@ pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Re
     if !late {
         return Ok(());
     }
-    for join in &plan.joins {
-        setns(&join.fd, join.flag).map_err(|e| RuntimeError::sys(format!("join namespace {}", join.path.display()), e))?;
+    let join = |j: &crate::namespaces::Join| {
+        setns(&j.fd, j.flag).map_err(|e| RuntimeError::sys(format!("join namespace {}", j.path.display()), e))
+    };
+    // The mount namespace is joined last, after the pid fork: until then /proc/self must still be
+    // the runtime's own /proc (clone_process reads it).
+    let is_mnt = |j: &&crate::namespaces::Join| j.flag == CloneFlags::CLONE_NEWNS;
+    for j in plan.joins.iter().filter(|j| !is_mnt(j)) {
+        join(j)?;
     }
     if plan.new_user() {
         unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| RuntimeError::sys("unshare user namespace", e))?;
@@ -97,6 +103,9 @@ pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Re
                 berth_sys::process::exit_now(code);
             }
         }
+    }
+    for j in plan.joins.iter().filter(is_mnt) {
+        join(j)?;
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
 
+use crate::enosys;
 use crate::error::SeccompError;
 use crate::filter::CompiledFilter;
 
@@ -38,6 +39,9 @@ pub(crate) struct Plan {
     /// Kernel `SECCOMP_FILTER_FLAG_*` bits.
     pub flags: u32,
     pub rules: Vec<PlannedRule>,
+    /// Every syscall name of the profile, skipped rules included: they bound the numbers that
+    /// the profile knows about (see [`crate::enosys`]).
+    pub all_names: Vec<String>,
 }
 
 /// One `syscalls[index]` entry.
@@ -164,6 +168,7 @@ pub(crate) fn plan(seccomp: &LinuxSeccomp) -> Result<Plan, SeccompError> {
         .fold(0, |acc, f| acc | lower_flag(*f));
 
     let mut rules = Vec::new();
+    let mut all_names = Vec::new();
     let mut uses_notify = false;
     for (index, call) in seccomp.syscalls().iter().flatten().enumerate() {
         let field = || format!("{FIELD}.syscalls[{index}]");
@@ -179,6 +184,7 @@ pub(crate) fn plan(seccomp: &LinuxSeccomp) -> Result<Plan, SeccompError> {
             }
             uses_notify = true;
         }
+        all_names.extend(call.names().iter().cloned());
         let args = call.args().as_deref().unwrap_or_default();
         let mut compares = Vec::with_capacity(args.len());
         for (j, arg) in args.iter().enumerate() {
@@ -235,6 +241,7 @@ pub(crate) fn plan(seccomp: &LinuxSeccomp) -> Result<Plan, SeccompError> {
         arches,
         flags,
         rules,
+        all_names,
     })
 }
 
@@ -285,8 +292,30 @@ pub(crate) fn build(plan: &Plan) -> Result<CompiledFilter, SeccompError> {
             }
         }
     }
-    let program = export(&ctx)?;
+    let mut program = export(&ctx)?;
+    if denies_by_default(plan.default_action) {
+        let native = ScmpArch::native();
+        let mut arches = vec![native];
+        for (_, a) in &plan.arches {
+            let a = if *a == ScmpArch::Native { native } else { *a };
+            if !arches.contains(&a) {
+                arches.push(a);
+            }
+        }
+        let limits = enosys::limits(&arches, plan.all_names.iter().map(String::as_str));
+        let mut full = enosys::prefix(&limits);
+        full.append(&mut program);
+        program = full;
+    }
     CompiledFilter::new(program, plan.flags)
+}
+
+/// True when unlisted calls are refused: then calls newer than the profile get `ENOSYS`.
+fn denies_by_default(action: ScmpAction) -> bool {
+    matches!(
+        action,
+        ScmpAction::Errno(_) | ScmpAction::KillThread | ScmpAction::KillProcess | ScmpAction::Trap
+    )
 }
 
 /// Exports the BPF program of `ctx` through an in-memory file (libseccomp 2.5 writes to an fd).

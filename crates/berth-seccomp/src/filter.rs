@@ -59,6 +59,15 @@ impl CompiledFilter {
         self.flags & sys::FLAG_NEW_LISTENER != 0
     }
 
+    /// Runs the filter on `data` in user space and returns the `SECCOMP_RET_*` action the
+    /// kernel would take (see [`crate::simulate`]).
+    pub fn simulate(
+        &self,
+        data: &crate::simulate::SeccompData,
+    ) -> Result<u32, crate::simulate::SimulateError> {
+        crate::simulate::run(&self.program, data)
+    }
+
     /// Serialises the filter: magic, flags, count, instructions (little-endian), SHA-256.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(

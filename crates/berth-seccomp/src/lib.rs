@@ -7,16 +7,19 @@
 //! - [`compile`] / [`compile_cached`]: `linux.seccomp` -> [`CompiledFilter`];
 //! - [`default_profile`] / [`default_profile_json`]: Docker's default, as our own data;
 //! - [`parse_profile`]: JSON -> profile with errors naming the field and value;
+//! - [`simulate`]: run a compiled filter on a syscall in user space (tests, diagnostics);
 //! - [`notify`]: handing the notification fd of `SCMP_ACT_NOTIFY` rules to the agent.
 #![forbid(unsafe_code)]
 
 mod cache;
 mod compile;
 mod default_profile;
+mod enosys;
 mod error;
 mod filter;
 pub mod names;
 pub mod notify;
+pub mod simulate;
 
 pub use cache::{cache_key, compile_cached, compile_cached_status, entry_path, CacheStatus};
 pub use compile::compile;

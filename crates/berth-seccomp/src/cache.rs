@@ -5,9 +5,13 @@
 //! order, absent options left out). Entry: `<dir>/<hex>.bpf` holding
 //! [`CompiledFilter::to_bytes`], written to a temporary file, fsynced, renamed into place, and the
 //! directory fsynced. An entry that fails its checks is recompiled and replaced.
+//!
+//! The cache is trusted: an entry is installed as it is. The directory must be writable by root
+//! only (it is created with mode 0700).
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -126,7 +130,12 @@ fn store(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), SeccompError> {
         let path = path.to_path_buf();
         move |source| SeccompError::Cache { path, step, source }
     };
-    fs::create_dir_all(dir).map_err(err(dir, "create the directory"))?;
+    // Whoever can write here can weaken every container's filter: keep it root's alone.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(err(dir, "create the directory"))?;
     let tmp = dir.join(format!(
         ".tmp-{}-{}.bpf",
         std::process::id(),
@@ -177,6 +186,9 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
     }
 
     #[test]

@@ -116,14 +116,21 @@ fn cve_2019_5736_runtime_binary_not_writable_from_container() {
     a.start().expect_ok();
     let r = b.wait_ctr_json();
     let _ = a.rt(&["delete", "-f", &a.id]);
-    assert_eq!(r["ok"], true, "the probe could not even look at /proc/1/exe: {r} (init exe on host: {init_exe})");
+    eprintln!("hold-exe result: {r} (init exe on host: {init_exe})");
+    if r["ok"] == false {
+        // Refused outright (e.g. the init is not dumpable): the attack cannot start.
+        assert!(
+            matches!(r["error"].as_str(), Some("EACCES" | "EPERM" | "ENOENT" | "ESRCH")),
+            "unexpected failure opening /proc/1/exe: {r}"
+        );
+        return;
+    }
     let held = r["held_target"].as_str().unwrap_or("");
     let harmless = held.starts_with("/memfd:") || held.contains("(deleted)") || held == "/probe";
     assert!(
         r["opened_for_write"] == false || harmless,
         "the container reopened the runtime binary for writing: {r}"
     );
-    eprintln!("hold-exe result: {r}");
     let after = std::fs::read(&runtime_bin).unwrap();
     assert!(before == after, "{} changed!", runtime_bin.display());
 }

@@ -2,7 +2,9 @@
 //!
 //! The runtime under test is `$BERTH_TEST_RUNTIME` when set (e.g. `/usr/sbin/runc`), otherwise the
 //! berth-runc binary of this package. The probe is `$BERTH_PROBE` when set, otherwise it is built
-//! once (static, release) into `<workspace>/target/probe`.
+//! once (static, release) into `<workspace>/target/probe`. `BERTH_TEST_KEEP=1` keeps the temp
+//! dirs of finished tests; `BERTH_TEST_NO_AMBIENT=1` drops the ambient set of the base config
+//! (runc's default spec lists ambient capabilities that are not inheritable, which runc ignores).
 
 #![allow(dead_code)]
 
@@ -792,7 +794,7 @@ pub fn default_config(id: &str, cgroup: &str) -> Value {
                 "bounding": default_caps,
                 "effective": default_caps,
                 "permitted": default_caps,
-                "ambient": default_caps
+                "ambient": if std::env::var_os("BERTH_TEST_NO_AMBIENT").is_some() { json!([]) } else { default_caps }
             },
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": true

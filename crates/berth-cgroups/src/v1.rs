@@ -318,6 +318,11 @@ impl V1 {
     fn freezer_state(dir: &Path) -> Result<String, CgroupError> {
         Ok(read(dir, "freezer.state")?.trim().to_owned())
     }
+
+    /// True once the cgroup directories are gone (container deleted or never created).
+    fn gone(&self) -> bool {
+        !matches!(self.procs_dir(), Some(d) if d.exists())
+    }
 }
 
 /// True if `e` wraps the OS error `errno`.
@@ -446,7 +451,7 @@ impl Cgroup for V1 {
 
     fn is_frozen(&self) -> Result<bool, CgroupError> {
         match self.dir("freezer") {
-            Some(dir) => Ok(Self::freezer_state(dir)? == "FROZEN"),
+            Some(dir) => Ok(read_opt(dir, "freezer.state")?.is_some_and(|s| s.trim() == "FROZEN")),
             None => Ok(false),
         }
     }
@@ -504,6 +509,9 @@ impl Cgroup for V1 {
     }
 
     fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
+        if self.gone() {
+            return Ok(());
+        }
         let freeze = self.dir("freezer").is_some() && !self.is_frozen()?;
         if freeze {
             self.freeze()?;
@@ -755,6 +763,56 @@ fn blkio_stats(dir: &Path, s: &mut Stats) -> Result<(), CgroupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn combined_cpu_cpuacct_hierarchy_on_a_fake_tree() {
+        let root = tempfile::tempdir().unwrap();
+        for h in ["cpu,cpuacct", "memory"] {
+            std::fs::create_dir(root.path().join(h)).unwrap();
+        }
+        let cg = crate::open(&crate::CgroupConfig {
+            path: "/x",
+            container_id: "c",
+            systemd: false,
+            root: Some(root.path()),
+        })
+        .unwrap();
+        let cpu = root.path().join("cpu,cpuacct/x");
+        assert_eq!(cg.paths(), vec![cpu.clone(), root.path().join("memory/x")]);
+        cg.create().unwrap();
+        for f in ["cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us"] {
+            std::fs::write(cpu.join(f), "").unwrap();
+        }
+        std::fs::write(cpu.join("cpuacct.usage"), "1234\n").unwrap();
+        std::fs::write(
+            cpu.join("cpu.stat"),
+            "nr_periods 2\nnr_throttled 1\nthrottled_time 9\n",
+        )
+        .unwrap();
+        let r: LinuxResources =
+            serde_json::from_str(r#"{"cpu": {"shares": 256, "quota": 5000, "period": 10000}}"#)
+                .unwrap();
+        cg.apply_resources(&r).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(cpu.join("cpu.shares")).unwrap(),
+            "256"
+        );
+        assert_eq!(
+            std::fs::read_to_string(cpu.join("cpu.cfs_quota_us")).unwrap(),
+            "5000"
+        );
+        let s = cg.stats().unwrap();
+        assert_eq!(s.cpu.usage.total, 1234);
+        assert_eq!(s.cpu.throttling.throttled_time, 9);
+        let r: LinuxResources = serde_json::from_str(r#"{"pids": {"limit": 3}}"#).unwrap();
+        let err = cg.apply_resources(&r).unwrap_err();
+        assert!(err.to_string().contains("pids"), "{err}");
+        let r: LinuxResources = serde_json::from_str(r#"{"unified": {"a.b": "1"}}"#).unwrap();
+        assert!(matches!(
+            cg.apply_resources(&r),
+            Err(CgroupError::Unsupported { .. })
+        ));
+    }
 
     #[test]
     fn blkio_lines() {

@@ -550,6 +550,9 @@ impl Cgroup for V2 {
     }
 
     fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
+        if !self.dir.exists() {
+            return Ok(()); // deleted already: nothing left to signal
+        }
         if signal == libc::SIGKILL && self.dir.join("cgroup.kill").exists() {
             return write(&self.dir, "cgroup.kill", "1");
         }

@@ -192,6 +192,7 @@ fn stats_pids_and_kill_with_a_real_process() {
     assert!(!s.memory.raw.is_empty());
     assert!(!s.cpu.usage.percpu.is_empty());
     let json = serde_json::to_value(&s).unwrap();
+    eprintln!("stats: {json}");
     assert_eq!(json["pids"]["current"], 1);
 
     g.cg.kill_all(libc::SIGKILL).unwrap();

@@ -150,3 +150,36 @@ fn freeze_thaw_stats_and_cgroup_kill() {
     g.cg.destroy().unwrap();
     assert!(!dir.exists());
 }
+
+#[test]
+fn create_and_destroy_nested_below_a_cgroup_of_ours() {
+    let Some(root) = v2_root() else { return };
+    // Our own cgroup acts as the root, so the real root's subtree_control is never written.
+    let (outer, outer_dir) = guard(&root);
+    let cg = open(&CgroupConfig {
+        path: "/a/b",
+        container_id: "unused",
+        systemd: false,
+        root: Some(&outer_dir),
+    })
+    .unwrap();
+    cg.create().unwrap();
+    let leaf = outer_dir.join("a/b");
+    assert!(leaf.join("cgroup.procs").exists());
+    let child = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = child.id() as i32;
+    let mut inner = Guard {
+        cg,
+        children: vec![child],
+    };
+    inner.cg.add_process(pid).unwrap();
+    assert_eq!(inner.cg.pids().unwrap(), vec![pid]);
+    // The outer cgroup sees its descendants' processes too.
+    assert_eq!(outer.cg.pids().unwrap(), vec![pid]);
+    inner.cg.kill_all(libc::SIGKILL).unwrap();
+    inner.children[0].wait().unwrap();
+    inner.children.clear();
+    inner.cg.destroy().unwrap();
+    assert!(!outer_dir.join("a").exists(), "created parent left behind");
+    assert!(outer_dir.exists(), "pre-existing parent removed");
+}

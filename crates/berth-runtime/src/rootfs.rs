@@ -34,6 +34,7 @@ use berth_oci::{Classify, ErrorClass};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 
+pub use finalize::validate_sysctls;
 use resolve::{clean, Root};
 
 /// How the init wants the rootfs entered.
@@ -158,6 +159,12 @@ pub enum RootfsError {
     /// A sysctl key that is not a plain name below /proc/sys.
     #[error("invalid sysctl key {0:?}")]
     InvalidSysctl(String),
+    /// A sysctl that would change the host: its namespace is not the container's own.
+    #[error("sysctl {key} needs a private {namespace} namespace")]
+    SysctlNamespace {
+        key: String,
+        namespace: &'static str,
+    },
     /// Writing a sysctl failed.
     #[error("setting sysctl {key} = {value:?}: {source}")]
     Sysctl {
@@ -196,6 +203,7 @@ impl Classify for RootfsError {
             | ProcMount { .. }
             | InvalidDevice { .. }
             | InvalidSysctl(_)
+            | SysctlNamespace { .. }
             | NoUtsNamespace { .. } => ErrorClass::InvalidArgument,
             BindSource { source, .. } if *source == Errno::ENOENT => ErrorClass::NotFound,
             BindSource { .. } => ErrorClass::InvalidArgument,

@@ -237,8 +237,10 @@ fn mount_v1(ctx: &Context<'_>, dest: &Path, opts: &MountOptions) -> Result<(), R
         .map_err(dest_err(&sub))?;
         let target = fd_path(subfd.as_fd());
         if ctx.cgroup_ns {
+            // v1: the options name the hierarchy. v2 has one hierarchy, and its host options
+            // (nsdelegate, ...) may only be set from the initial namespaces.
             let data = m.options.join(",");
-            let data = (!data.is_empty()).then_some(data.as_str());
+            let data = (m.fstype == "cgroup" && !data.is_empty()).then_some(data.as_str());
             nix::mount::mount(
                 Some("cgroup"),
                 &target,

@@ -5,7 +5,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use berth_oci::oci_spec::runtime::{LinuxDeviceType, Spec};
+use berth_oci::oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Spec};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
@@ -115,7 +115,8 @@ pub(crate) fn setup_dev(root: &Root, spec: &Spec) -> Result<(), RootfsError> {
         })?;
     // The modes asked for are exact: no umask.
     let old = umask(Mode::empty());
-    let mut bind = false;
+    // In a user namespace mknod is refused: bind the host's nodes instead (as runc does).
+    let mut bind = super::has_namespace(spec, LinuxNamespaceType::User);
     let r = devices
         .iter()
         .try_for_each(|d| create_device(root, dev.as_fd(), d, &mut bind));
@@ -166,12 +167,22 @@ fn create_device(
                 return Ok(());
             }
             Err(Errno::EEXIST) => return Ok(()),
-            // No mknod here (user namespace): bind the host's nodes from now on.
-            Err(Errno::EPERM) => *bind = true,
+            // Refused: in a user namespace the spec does not mention (a rootless engine's),
+            // bind the host's nodes from now on; anywhere else it is an error (the device
+            // cgroup must allow mknod).
+            Err(Errno::EPERM) if in_user_namespace() => *bind = true,
             Err(e) => return Err(err(e)),
         }
     }
     bind_device(pfd, Path::new(name), &d.path).map_err(err)
+}
+
+/// True when this process runs in a user namespace other than the initial one.
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| {
+        let f: Vec<&str> = m.split_whitespace().collect();
+        f != ["0", "0", "4294967295"]
+    })
 }
 
 /// Bind-mounts the host's node at `host` onto an (empty, created) file `name` in `dir`.

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use berth_oci::oci_spec::runtime::Spec;
+use berth_oci::oci_spec::runtime::{LinuxNamespaceType, Spec};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, ResolveFlag};
 use nix::mount::MsFlags;
@@ -33,6 +33,55 @@ pub(crate) fn sysctl_path(key: &str) -> Result<PathBuf, RootfsError> {
     Ok(PathBuf::from(rel))
 }
 
+/// The namespace a sysctl belongs to, or `None` when it is not namespaced (it would change the
+/// whole host).
+fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let key = key.replace('/', ".");
+    if IPC.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
+        Some(LinuxNamespaceType::Ipc)
+    } else if key.starts_with("net.") {
+        Some(LinuxNamespaceType::Network)
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some(LinuxNamespaceType::Uts)
+    } else {
+        None
+    }
+}
+
+/// Checks every `linux.sysctl` key: a plain name, of a namespace the container has its own of.
+/// Cheap and side-effect free: callers may run it before creating anything.
+pub fn validate_sysctls(spec: &Spec) -> Result<(), RootfsError> {
+    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
+    for key in map.keys() {
+        sysctl_path(key)?;
+        let ns = sysctl_namespace(key);
+        if !ns.is_some_and(|ns| super::has_namespace(spec, ns)) {
+            return Err(RootfsError::SysctlNamespace {
+                key: key.clone(),
+                namespace: match ns {
+                    Some(LinuxNamespaceType::Ipc) => "ipc",
+                    Some(LinuxNamespaceType::Network) => "network",
+                    Some(_) => "uts",
+                    None => "(none: not namespaced)",
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
 fn sysctls(spec: &Spec) -> Result<(), RootfsError> {
     let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
         return Ok(());
@@ -40,6 +89,7 @@ fn sysctls(spec: &Spec) -> Result<(), RootfsError> {
     if map.is_empty() {
         return Ok(());
     }
+    validate_sysctls(spec)?;
     let mut dir: Option<OwnedFd> = None;
     for (key, value) in map {
         let rel = sysctl_path(key)?;
@@ -262,5 +312,26 @@ mod tests {
             let e = sysctl_path(bad).unwrap_err();
             assert!(matches!(e, RootfsError::InvalidSysctl(_)), "{bad}");
         }
+    }
+
+    #[test]
+    fn sysctls_need_their_namespace() {
+        let spec = |ns: &[&str], key: &str| -> Spec {
+            let ns: Vec<_> = ns.iter().map(|t| serde_json::json!({"type": t})).collect();
+            serde_json::from_value(serde_json::json!({
+                "ociVersion": "1.2.0",
+                "linux": {"namespaces": ns, "sysctl": {key: "1"}}
+            }))
+            .unwrap()
+        };
+        assert!(validate_sysctls(&spec(&["network"], "net.ipv4.ip_forward")).is_ok());
+        assert!(validate_sysctls(&spec(&["ipc"], "kernel.shm_rmid_forced")).is_ok());
+        assert!(validate_sysctls(&spec(&["ipc"], "fs.mqueue.msg_max")).is_ok());
+        assert!(validate_sysctls(&spec(&["uts"], "kernel.domainname")).is_ok());
+        let e = validate_sysctls(&spec(&["ipc", "uts"], "net.ipv4.ip_forward")).unwrap_err();
+        assert!(e.to_string().contains("net.ipv4.ip_forward"), "{e}");
+        assert!(e.to_string().contains("network"), "{e}");
+        let e = validate_sysctls(&spec(&["network"], "vm.swappiness")).unwrap_err();
+        assert!(e.to_string().contains("vm.swappiness"), "{e}");
     }
 }

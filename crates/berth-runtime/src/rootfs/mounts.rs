@@ -62,7 +62,7 @@ pub(crate) fn mount_entry(ctx: &Context<'_>, m: &Mount) -> Result<(), RootfsErro
         return bind_entry(ctx, m, &dest, opts);
     }
     match typ {
-        "cgroup" | "cgroup2" => cgroup::mount_cgroup(ctx, &dest, &opts),
+        "cgroup" => cgroup::mount_cgroup(ctx, &dest, &opts),
         "proc" | "sysfs" => special_entry(ctx, m, &dest, typ, &opts),
         _ => plain_entry(ctx, m, &dest, typ, opts),
     }

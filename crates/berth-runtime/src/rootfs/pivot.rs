@@ -59,9 +59,11 @@ pub(crate) fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| err("reading /proc/self/mountinfo")(super::resolve::io_errno(e)))?;
     let hidden = mountinfo::parse(&info, &["proc", "sysfs"]);
+    let real = std::fs::canonicalize(rootfs)
+        .map_err(|e| err("resolving the rootfs path")(super::resolve::io_errno(e)))?;
     // Deepest first, so a parent's removal does not leave a child's path pointing elsewhere.
     for m in hidden.iter().rev() {
-        if m.root != Path::new("/") || m.mountpoint.starts_with(rootfs) {
+        if m.root != Path::new("/") || m.mountpoint.starts_with(&real) {
             continue;
         }
         let p = &m.mountpoint;

@@ -61,7 +61,12 @@ impl Root {
             OFlag::O_PATH | OFlag::O_DIRECTORY,
             Mode::empty(),
         )?;
-        let path = std::fs::read_link(fd_path(fd.as_fd())).map_err(io_errno)?;
+        let path = match std::fs::read_link(fd_path(fd.as_fd())) {
+            Ok(p) => p,
+            // No /proc (a container without one, after the pivot): "/" is known without asking.
+            Err(_) if path == Path::new("/") => path.to_owned(),
+            Err(e) => return Err(io_errno(e)),
+        };
         Ok(Root { fd, path })
     }
 

@@ -445,6 +445,42 @@ fn full_rootfs_as_seen_from_inside() {
 }
 
 #[test]
+fn cgroup_namespace_gets_cgroup_filesystems() {
+    let Some(dir) = in_child("cgroup_namespace_gets_cgroup_filesystems", &["-m", "-C"]) else {
+        return;
+    };
+    let rootfs = make_rootfs(&dir);
+    let s = spec(json!({
+        "mounts": [
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+        ],
+        "linux": {"namespaces": [{"type": "mount"}, {"type": "cgroup"}]}
+    }));
+    prepare_rootfs(&s, &rootfs, &opts(&dir)).unwrap();
+    let m = mounts();
+    let cg = rootfs.join("sys/fs/cgroup");
+    let cg = cg.to_str().unwrap();
+    assert!(m[cg].ro(), "{:?}", m[cg]);
+    if m[cg].fstype == "tmpfs" {
+        // v1 or hybrid: fresh cgroup mounts, each rooted at the namespace's root.
+        let sub: Vec<_> = m
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{cg}/")))
+            .collect();
+        assert!(!sub.is_empty(), "{m:?}");
+        for (k, v) in sub {
+            assert!(v.fstype.starts_with("cgroup"), "{k}: {v:?}");
+            assert_eq!(v.root, "/", "{k}: {v:?}");
+            assert!(v.ro(), "{k}: {v:?}");
+        }
+    } else {
+        assert_eq!(m[cg].fstype, "cgroup2");
+        assert_eq!(m[cg].root, "/");
+    }
+}
+
+#[test]
 fn no_pivot_moves_the_rootfs_onto_slash() {
     let Some(dir) = in_child("no_pivot_moves_the_rootfs_onto_slash", &["-m", "-p", "-f"]) else {
         return;
@@ -489,7 +525,8 @@ fn user_namespace_binds_devices_and_keeps_locked_flags() {
             {"destination": "/data", "type": "bind", "source": "data", "options": ["bind", "ro"]},
             {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro", "nosuid", "nodev", "noexec"]},
         ],
-        "linux": {"namespaces": [{"type": "mount"}, {"type": "user"}]}
+        // Like a rootless engine's spec: the user namespace is the engine's, not in the spec.
+        "linux": {"namespaces": [{"type": "mount"}]}
     }));
     prepare_rootfs(&s, &rootfs, &opts(&dir)).unwrap();
     let m = mounts();

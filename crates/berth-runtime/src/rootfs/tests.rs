@@ -93,6 +93,7 @@ fn opts(dir: &Path) -> RootfsOptions {
 struct Mnt {
     root: String,
     options: Vec<String>,
+    optional: String,
     fstype: String,
 }
 
@@ -118,6 +119,7 @@ fn mounts() -> HashMap<String, Mnt> {
             Mnt {
                 root: l[3].to_owned(),
                 options: l[5].split(',').map(str::to_owned).collect(),
+                optional: l[6..].join(" "),
                 fstype: r[0].to_owned(),
             },
         );
@@ -266,6 +268,8 @@ fn full_spec(readonly_root: bool) -> Spec {
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
             {"destination": "/data", "type": "bind", "source": "data",
              "options": ["rbind", "ro", "nosuid", "noatime", "rprivate"]},
+            {"destination": "/data-rro", "type": "bind", "source": "data",
+             "options": ["rbind", "rro", "rnoexec"]},
             {"destination": "/copied", "type": "tmpfs", "source": "tmpfs",
              "options": ["tmpcopyup", "ro", "size=1m"]},
             {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
@@ -350,6 +354,7 @@ fn full_rootfs_as_seen_from_inside() {
     // The bind: read-only, nosuid, noatime, content from the bundle.
     assert!(m["/data"].ro() && m["/data"].has("nosuid") && m["/data"].has("noatime"));
     assert_eq!(std::fs::read("/data/file").unwrap(), b"data");
+    assert!(m["/data-rro"].ro() && m["/data-rro"].has("noexec"));
     // tmpcopyup: a read-only tmpfs holding what the directory held.
     assert_eq!(m["/copied"].fstype, "tmpfs");
     assert!(m["/copied"].ro());
@@ -635,6 +640,7 @@ fn rshared_propagation_lets_bind_mounts_reach_the_host() {
         "mounts": [
             {"destination": "/shared", "type": "bind", "source": "shared-src",
              "options": ["rbind", "rshared"]},
+            {"destination": "/proc", "type": "proc", "source": "proc"},
         ],
         "linux": {"rootfsPropagation": "rshared"}
     }));
@@ -650,6 +656,8 @@ fn rshared_propagation_lets_bind_mounts_reach_the_host() {
         None::<&str>,
     )
     .unwrap();
+    let m = mounts();
+    assert!(m["/"].optional.contains("shared:"), "{:?}", m["/"]);
     let outer = read_all(outer);
     // Bidirectional: the container's mount under the shared bind shows up outside...
     assert!(

@@ -14,6 +14,16 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Takes ownership of `fd`, a descriptor that a nix call just returned to the caller.
+///
+/// The caller must not use or close `fd` elsewhere afterwards; passing a descriptor owned by
+/// something else leads to a double close (which is why callers only pass fresh descriptors).
+pub fn owned(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: by this function's contract `fd` is open and owned by nobody else.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,14 +43,4 @@ mod tests {
         let flags = nix::fcntl::fcntl(raw, nix::fcntl::FcntlArg::F_GETFD).unwrap();
         assert_ne!(flags & libc::FD_CLOEXEC, 0);
     }
-}
-
-/// Takes ownership of `fd`, a descriptor that a nix call just returned to the caller.
-///
-/// The caller must not use or close `fd` elsewhere afterwards; passing a descriptor owned by
-/// something else leads to a double close (which is why callers only pass fresh descriptors).
-pub fn owned(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
-    use std::os::fd::FromRawFd;
-    // SAFETY: by this function's contract `fd` is open and owned by nobody else.
-    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }

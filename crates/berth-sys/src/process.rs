@@ -11,7 +11,9 @@ use std::os::fd::{FromRawFd, OwnedFd};
 /// Failures of the process primitives.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("refusing to clone: this process has {0} threads and cloning is only safe when it has one")]
+    #[error(
+        "refusing to clone: this process has {0} threads and cloning is only safe when it has one"
+    )]
     MultiThreaded(usize),
     #[error("cannot read the thread count of this process: {0}")]
     ThreadCount(std::io::Error),
@@ -41,7 +43,9 @@ pub fn thread_count() -> Result<usize, ProcessError> {
         .split_whitespace()
         .nth(17)
         .and_then(|n| n.parse().ok())
-        .ok_or_else(|| ProcessError::ThreadCount(std::io::Error::other("malformed /proc/self/stat")))
+        .ok_or_else(|| {
+            ProcessError::ThreadCount(std::io::Error::other("malformed /proc/self/stat"))
+        })
 }
 
 /// Like `fork`, but the child starts in the new namespaces named by `namespace_flags`
@@ -109,7 +113,8 @@ pub fn join_session_keyring(name: &std::ffi::CStr) -> Result<(), Errno> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     // SAFETY: keyctl(JOIN_SESSION_KEYRING, name) only reads the NUL-terminated string `name`,
     // which outlives the call.
-    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if ret < 0 {
         return Err(Errno::last());
     }
@@ -138,7 +143,10 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || rx.recv().ok());
         let err = clone_process(0).unwrap_err();
-        assert!(matches!(err, ProcessError::MultiThreaded(n) if n >= 2), "{err}");
+        assert!(
+            matches!(err, ProcessError::MultiThreaded(n) if n >= 2),
+            "{err}"
+        );
         tx.send(()).unwrap();
         t.join().unwrap();
     }

@@ -296,6 +296,8 @@ pub fn prepare_rootfs(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Resul
     match propagation {
         // Shared is asked for to let mounts travel between host and container: keep the peers.
         Some(p) if shared => set_propagation(Path::new("/"), p)?,
+        // An unbindable "/" would forbid binding the rootfs: applied after the pivot only.
+        Some(p) if p.contains(MsFlags::MS_UNBINDABLE) => set_propagation(Path::new("/"), slave)?,
         // Anything else: first cut every mount off from the host, then apply what was asked.
         Some(p) => {
             set_propagation(Path::new("/"), slave)?;

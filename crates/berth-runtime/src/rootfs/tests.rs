@@ -669,6 +669,24 @@ fn rshared_propagation_lets_bind_mounts_reach_the_host() {
 }
 
 #[test]
+fn unbindable_rootfs_propagation() {
+    let Some(dir) = in_child("unbindable_rootfs_propagation", &["-m"]) else {
+        return;
+    };
+    let rootfs = make_rootfs(&dir);
+    let s = spec(json!({
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+        "linux": {"rootfsPropagation": "runbindable"}
+    }));
+    prepare_rootfs(&s, &rootfs, &opts(&dir)).unwrap();
+    enter_rootfs(&rootfs, &opts(&dir)).unwrap();
+    finalize_rootfs(&s).unwrap();
+    let m = mounts();
+    assert!(m["/"].optional.contains("unbindable"), "{:?}", m["/"]);
+    assert!(m["/proc"].optional.contains("unbindable"), "{:?}", m["/proc"]);
+}
+
+#[test]
 fn bad_input_is_named() {
     let Some(dir) = in_child("bad_input_is_named", &["-m"]) else {
         return;

@@ -54,7 +54,8 @@ fn malformed_config_args_not_a_list_names_the_field() {
 fn malformed_config_bad_namespace_type() {
     require_root!();
     let mut b = Bundle::new("badns");
-    b.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "bogus"}, {"type": "mount"}]);
+    b.config["linux"]["namespaces"] =
+        json!([{"type": "pid"}, {"type": "bogus"}, {"type": "mount"}]);
     let text = serde_json::to_string_pretty(&b.config).unwrap();
     write_raw_config(&b, &text);
     expect_create_error(&b, &["bogus", "namespace"]);
@@ -65,7 +66,10 @@ fn config_not_json_is_reported() {
     require_root!();
     let b = Bundle::new("notjson");
     write_raw_config(&b, "{\"ociVersion\": \"1.0.2\", \"process\": ");
-    expect_create_error(&b, &["config.json", "JSON", "json", "EOF", "unexpected end"]);
+    expect_create_error(
+        &b,
+        &["config.json", "JSON", "json", "EOF", "unexpected end"],
+    );
 }
 
 #[test]
@@ -75,7 +79,10 @@ fn missing_bundle_is_reported() {
     let missing = b.dir.join("no-such-bundle");
     let out = b.rt(&["create", "--bundle", &missing.to_string_lossy(), &b.id]);
     assert!(!out.ok(), "{out}");
-    assert!(out.stderr.contains("no-such-bundle"), "the error should name the bundle path: {out}");
+    assert!(
+        out.stderr.contains("no-such-bundle"),
+        "the error should name the bundle path: {out}"
+    );
     assert_clean(&b);
 }
 
@@ -104,7 +111,9 @@ fn unknown_id_is_reported() {
         let out = b.rt(&cmd);
         assert!(!out.ok(), "{cmd:?} must fail: {out}");
         assert!(
-            out.stderr.contains("no-such-container") || out.stderr.contains("does not exist") || out.stderr.contains("not found"),
+            out.stderr.contains("no-such-container")
+                || out.stderr.contains("does not exist")
+                || out.stderr.contains("not found"),
             "{cmd:?}: the error should name the id: {out}"
         );
     }
@@ -118,7 +127,10 @@ fn taken_id_is_refused_and_first_container_survives() {
     a.start_sleeper();
     let bs = a.bundle.to_string_lossy().into_owned();
     let out = a.rt(&["create", "--bundle", &bs, &a.id]);
-    assert!(!out.ok(), "a second create with the same id must fail: {out}");
+    assert!(
+        !out.ok(),
+        "a second create with the same id must fail: {out}"
+    );
     assert!(
         out.stderr.contains(&a.id) || out.stderr.contains("exist"),
         "the error should say the id is taken: {out}"
@@ -135,7 +147,10 @@ fn invalid_id_is_refused() {
         let out = b.rt(&["create", "--bundle", &bs, id]);
         assert!(!out.ok(), "id {id:?} must be refused: {out}");
     }
-    assert!(!b.dir.join("escape").exists(), "state written outside --root");
+    assert!(
+        !b.dir.join("escape").exists(),
+        "state written outside --root"
+    );
     assert_clean(&b);
 }
 
@@ -151,7 +166,10 @@ fn failing_start_of_missing_executable_leaves_nothing_after_delete() {
         assert!(!st.ok(), "start of a missing executable must fail: {st}");
         let _ = b.rt(&["delete", "-f", &b.id]);
     } else {
-        assert!(out.stderr.contains("/does-not-exist"), "error names the executable: {out}");
+        assert!(
+            out.stderr.contains("/does-not-exist"),
+            "error names the executable: {out}"
+        );
     }
     assert_clean(&b);
 }

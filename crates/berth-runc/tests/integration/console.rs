@@ -16,14 +16,29 @@ fn terminal_via_console_socket() {
     let sock = ConsoleSocket::listen(&b.dir.join("console.sock"));
     let s = sock.path.to_string_lossy().into_owned();
     b.create_with(&["--console-socket", &s]).expect_ok();
-    let (master, _name) = sock.recv(Duration::from_secs(20)).expect("console master fd");
+    let (master, _name) = sock
+        .recv(Duration::from_secs(20))
+        .expect("console master fd");
     b.start().expect_ok();
     let text = read_master(&master, Duration::from_secs(20), |t| t.contains("40 132"));
-    let r = last_json(text.lines().find(|l| l.contains("\"caps\"")).unwrap_or("")).unwrap_or_else(|| panic!("no probe report on the terminal: {text:?}"));
-    assert_eq!(r["tty"], json!({"0": true, "1": true, "2": true}), "stdio are the terminal: {}", r["tty"]);
+    let r = last_json(text.lines().find(|l| l.contains("\"caps\"")).unwrap_or(""))
+        .unwrap_or_else(|| panic!("no probe report on the terminal: {text:?}"));
+    assert_eq!(
+        r["tty"],
+        json!({"0": true, "1": true, "2": true}),
+        "stdio are the terminal: {}",
+        r["tty"]
+    );
     let fd0 = r["fds"][0]["target"].as_str().unwrap_or("");
-    assert!(fd0.starts_with("/dev/pts/"), "stdin is a pts of the container's devpts: {fd0}");
-    assert!(text.contains("40 132"), "consoleSize applied (stty size): {:?}", text.lines().last());
+    assert!(
+        fd0.starts_with("/dev/pts/"),
+        "stdin is a pts of the container's devpts: {fd0}"
+    );
+    assert!(
+        text.contains("40 132"),
+        "consoleSize applied (stty size): {:?}",
+        text.lines().last()
+    );
     b.wait_status("stopped");
 }
 
@@ -33,7 +48,10 @@ fn terminal_without_console_socket_is_refused_for_create() {
     let mut b = Bundle::new("noconsole");
     b.config["process"]["terminal"] = json!(true);
     let out = b.create();
-    assert!(!out.ok(), "terminal: true needs --console-socket for create: {out}");
+    assert!(
+        !out.ok(),
+        "terminal: true needs --console-socket for create: {out}"
+    );
     let _ = b.rt(&["delete", "-f", &b.id]);
     assert!(b.leftovers().is_empty(), "{:?}", b.leftovers());
 }

@@ -22,8 +22,15 @@ fn exec_joins_namespaces_and_cgroup() {
     out.expect_ok();
     let r = out.json();
     for ns in ["mnt", "uts", "ipc", "net", "pid", "cgroup", "user"] {
-        let init = std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap().to_string_lossy().into_owned();
-        assert_eq!(r["namespaces"][ns].as_str(), Some(init.as_str()), "exec'd process {ns} namespace");
+        let init = std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(
+            r["namespaces"][ns].as_str(),
+            Some(init.as_str()),
+            "exec'd process {ns} namespace"
+        );
     }
     let init_cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let exec_pid = r["pid"].as_i64().unwrap();
@@ -35,12 +42,29 @@ fn exec_joins_namespaces_and_cgroup() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| format!("{}:{}:{}", c["id"].as_str().unwrap(), c["controllers"].as_str().unwrap(), c["path"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "{}:{}:{}",
+                c["id"].as_str().unwrap(),
+                c["controllers"].as_str().unwrap(),
+                c["path"].as_str().unwrap()
+            )
+        })
         .collect();
     let init_lines: Vec<&str> = init_inside["data"].as_str().unwrap().lines().collect();
-    assert_eq!(exec_inside, init_lines, "exec'd process cgroups vs init's (host view of init: {init_cg})");
+    assert_eq!(
+        exec_inside, init_lines,
+        "exec'd process cgroups vs init's (host view of init: {init_cg})"
+    );
     // Same root, caps and security settings as the init process.
-    assert_eq!(r["caps"]["bounding"].as_str().map(caps_mask), Some(crate::common::caps::mask(&["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])));
+    assert_eq!(
+        r["caps"]["bounding"].as_str().map(caps_mask),
+        Some(crate::common::caps::mask(&[
+            "CAP_AUDIT_WRITE",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE"
+        ]))
+    );
     assert_eq!(r["no_new_privs"], 1);
 }
 
@@ -63,14 +87,41 @@ fn exec_flags_env_cwd_user() {
     let mut b = Bundle::new("execflags");
     std::fs::create_dir_all(b.rootfs().join("work")).unwrap();
     b.start_sleeper();
-    let out = exec_out(&b, &["--env", "A=1", "--env", "B=two", "--cwd", "/work", "--user", "1000:1000", "--additional-gids", "20", &b.id, "/probe"]);
+    let out = exec_out(
+        &b,
+        &[
+            "--env",
+            "A=1",
+            "--env",
+            "B=two",
+            "--cwd",
+            "/work",
+            "--user",
+            "1000:1000",
+            "--additional-gids",
+            "20",
+            &b.id,
+            "/probe",
+        ],
+    );
     out.expect_ok();
     let r = out.json();
-    let env: Vec<&str> = r["env"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    let env: Vec<&str> = r["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
     assert!(env.contains(&"A=1") && env.contains(&"B=two"), "{env:?}");
-    assert!(env.iter().any(|e| e.starts_with("PATH=")), "PATH from the config: {env:?}");
+    assert!(
+        env.iter().any(|e| e.starts_with("PATH=")),
+        "PATH from the config: {env:?}"
+    );
     assert_eq!(r["cwd"], "/work");
-    assert_eq!((r["uid"].as_i64(), r["gid"].as_i64()), (Some(1000), Some(1000)));
+    assert_eq!(
+        (r["uid"].as_i64(), r["gid"].as_i64()),
+        (Some(1000), Some(1000))
+    );
     assert_eq!(r["groups"], json!([20]));
 }
 
@@ -99,8 +150,19 @@ fn exec_process_json() {
         // (runc 1.1 ignores user.umask on exec)
         assert_eq!(r["umask"], "0077");
     }
-    assert!(r["env"].as_array().unwrap().iter().any(|e| e == "FROM_PROCESS_JSON=yes"), "{}", r["env"]);
-    assert_eq!(crate::common::caps::of(&r, "effective"), crate::common::caps::mask(&["CAP_KILL"]));
+    assert!(
+        r["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "FROM_PROCESS_JSON=yes"),
+        "{}",
+        r["env"]
+    );
+    assert_eq!(
+        crate::common::caps::of(&r, "effective"),
+        crate::common::caps::mask(&["CAP_KILL"])
+    );
 }
 
 #[test]
@@ -109,13 +171,32 @@ fn exec_detach_and_pid_file() {
     let mut b = Bundle::new("execdetach");
     b.start_sleeper();
     let pf = b.dir.join("exec.pid");
-    let out = b.spawn_to_files(&["exec", "-d", "--pid-file", &pf.to_string_lossy(), &b.id, "/probe", "sleep", "600"]);
+    let out = b.spawn_to_files(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        &pf.to_string_lossy(),
+        &b.id,
+        "/probe",
+        "sleep",
+        "600",
+    ]);
     out.expect_ok();
-    let pid: i32 = std::fs::read_to_string(&pf).expect("exec --pid-file").trim().parse().unwrap();
-    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "exec'd process {pid} is alive");
+    let pid: i32 = std::fs::read_to_string(&pf)
+        .expect("exec --pid-file")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "exec'd process {pid} is alive"
+    );
     let ps = b.rt(&["ps", "--format", "json", &b.id]);
     let pids: Vec<i64> = serde_json::from_str(ps.stdout.trim()).unwrap_or_default();
-    assert!(pids.contains(&i64::from(pid)), "ps lists the exec'd process: {ps}");
+    assert!(
+        pids.contains(&i64::from(pid)),
+        "ps lists the exec'd process: {ps}"
+    );
 }
 
 #[test]

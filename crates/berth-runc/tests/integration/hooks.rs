@@ -14,8 +14,10 @@ fn save_state_hook(dir: &std::path::Path, name: &str) -> Value {
 
 fn read_state(dir: &std::path::Path, name: &str) -> Value {
     let p = dir.join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("hook {name} did not run ({}: {e})", p.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("hook {name} stdin is not state JSON ({e}): {text:?}"))
+    let text = std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("hook {name} did not run ({}: {e})", p.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("hook {name} stdin is not state JSON ({e}): {text:?}"))
 }
 
 #[test]
@@ -41,21 +43,40 @@ fn hooks_run_with_state_on_stdin() {
         let st = read_state(&out, name);
         assert_eq!(st["id"], b.id.as_str(), "{name}: {st}");
         assert_eq!(st["pid"].as_i64(), Some(i64::from(pid)), "{name}: {st}");
-        assert!(st["bundle"].as_str().is_some_and(|p| p.ends_with("bundle")), "{name}: {st}");
+        assert!(
+            st["bundle"].as_str().is_some_and(|p| p.ends_with("bundle")),
+            "{name}: {st}"
+        );
         assert_eq!(st["status"], "creating", "{name}: {st}");
     }
-    assert!(b.rootfs().join("createContainer.json").exists(), "createContainer runs in the container's mount namespace");
-    assert!(!b.rootfs().join("startContainer.json").exists(), "startContainer must wait for start");
+    assert!(
+        b.rootfs().join("createContainer.json").exists(),
+        "createContainer runs in the container's mount namespace"
+    );
+    assert!(
+        !b.rootfs().join("startContainer.json").exists(),
+        "startContainer must wait for start"
+    );
     if !runtime_is_runc_1_1() {
         // (runc before 1.2 runs poststart during create)
-        assert!(!out.join("poststart.json").exists(), "poststart must wait for start");
+        assert!(
+            !out.join("poststart.json").exists(),
+            "poststart must wait for start"
+        );
     }
     b.start().expect_ok();
-    let st = wait_for("poststart", Duration::from_secs(10), || out.join("poststart.json").exists().then(|| read_state(&out, "poststart")));
+    let st = wait_for("poststart", Duration::from_secs(10), || {
+        out.join("poststart.json")
+            .exists()
+            .then(|| read_state(&out, "poststart"))
+    });
     if !runtime_is_runc_1_1() {
         assert_eq!(st["status"], "running", "poststart: {st}");
     }
-    assert!(b.rootfs().join("startContainer.json").exists(), "startContainer ran inside the container");
+    assert!(
+        b.rootfs().join("startContainer.json").exists(),
+        "startContainer ran inside the container"
+    );
     b.rt(&["kill", &b.id, "KILL"]).expect_ok();
     b.wait_status("stopped");
     b.rt(&["delete", &b.id]).expect_ok();
@@ -70,7 +91,10 @@ fn failing_prestart_hook_aborts_create() {
     b.config["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo hook-said-no >&2; exit 3"]}]});
     b.args(&["/probe", "sleep", "600"]);
     let out = b.create();
-    assert!(!out.ok(), "create with a failing prestart hook must fail: {out}");
+    assert!(
+        !out.ok(),
+        "create with a failing prestart hook must fail: {out}"
+    );
     let _ = b.rt(&["delete", "-f", &b.id]);
     let left = b.leftovers();
     assert!(left.is_empty(), "left behind: {left:?}");
@@ -84,7 +108,11 @@ fn hook_timeout_is_enforced() {
     let t = std::time::Instant::now();
     let out = b.run();
     assert!(!out.ok(), "a hook over its timeout fails the run: {out}");
-    assert!(t.elapsed() < Duration::from_secs(20), "timeout of 1 s honoured (took {:?})", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "timeout of 1 s honoured (took {:?})",
+        t.elapsed()
+    );
     let _ = b.rt(&["delete", "-f", &b.id]);
     assert!(b.leftovers().is_empty(), "{:?}", b.leftovers());
 }

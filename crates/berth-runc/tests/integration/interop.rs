@@ -8,8 +8,26 @@ use std::collections::BTreeSet;
 
 /// Fields compared as they are.
 const SAME: &[&str] = &[
-    "uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "groups", "caps", "no_new_privs",
-    "seccomp", "umask", "hostname", "domainname", "cwd", "rlimits", "tty", "oom_score_adj", "pid",
+    "uid",
+    "euid",
+    "suid",
+    "fsuid",
+    "gid",
+    "egid",
+    "sgid",
+    "fsgid",
+    "groups",
+    "caps",
+    "no_new_privs",
+    "seccomp",
+    "umask",
+    "hostname",
+    "domainname",
+    "cwd",
+    "rlimits",
+    "tty",
+    "oom_score_adj",
+    "pid",
 ];
 
 /// Which namespaces differ from the host's (the set, not the inode numbers).
@@ -30,12 +48,22 @@ fn mount_set(r: &Value) -> BTreeSet<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["mount_point"].as_str().unwrap().to_string(), m["fs_type"].as_str().unwrap().to_string()))
+        .map(|m| {
+            (
+                m["mount_point"].as_str().unwrap().to_string(),
+                m["fs_type"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
 fn env_set(r: &Value) -> BTreeSet<String> {
-    r["env"].as_array().unwrap().iter().filter_map(|e| e.as_str().map(String::from)).collect()
+    r["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str().map(String::from))
+        .collect()
 }
 
 fn compare(name: &str, configure: impl Fn(&mut Bundle)) {
@@ -59,7 +87,11 @@ fn compare(name: &str, configure: impl Fn(&mut Bundle)) {
         }
     }
     if fd_numbers(&a) != fd_numbers(&b) {
-        diffs.push(format!("fds: ours {:?} vs runc {:?}", fd_numbers(&a), fd_numbers(&b)));
+        diffs.push(format!(
+            "fds: ours {:?} vs runc {:?}",
+            fd_numbers(&a),
+            fd_numbers(&b)
+        ));
     }
     let (na, nb) = (new_namespaces(&a), new_namespaces(&b));
     if na != nb {
@@ -77,7 +109,11 @@ fn compare(name: &str, configure: impl Fn(&mut Bundle)) {
     if ea != eb {
         diffs.push(format!("env: ours {ea:?} vs runc {eb:?}"));
     }
-    assert!(diffs.is_empty(), "{name}: berth vs runc differ:\n  {}", diffs.join("\n  "));
+    assert!(
+        diffs.is_empty(),
+        "{name}: berth vs runc differ:\n  {}",
+        diffs.join("\n  ")
+    );
 }
 
 #[test]
@@ -92,7 +128,8 @@ fn interop_rich_config() {
     compare("rich", |b| {
         let c = &mut b.config;
         c["hostname"] = json!("interop");
-        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 20], "umask": 0o027});
+        c["process"]["user"] =
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 20], "umask": 0o027});
         c["process"]["env"] = json!(["PATH=/bin", "A=b"]);
         c["process"]["cwd"] = json!("/tmp");
         c["process"]["rlimits"] = json!([

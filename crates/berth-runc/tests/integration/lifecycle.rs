@@ -11,7 +11,8 @@ fn lifecycle_create_start_kill_delete() {
     let mut b = Bundle::new("lifecycle");
     b.args(&["/probe", "sleep", "600"]);
     let pid_file = b.dir.join("init.pid");
-    b.create_with(&["--pid-file", &pid_file.to_string_lossy()]).expect_ok();
+    b.create_with(&["--pid-file", &pid_file.to_string_lossy()])
+        .expect_ok();
 
     let st = b.state();
     assert_eq!(st["status"], "created", "state after create: {st}");
@@ -31,7 +32,10 @@ fn lifecycle_create_start_kill_delete() {
         .parse()
         .expect("pid file holds a number");
     assert_eq!(from_file, pid, "--pid-file vs state pid");
-    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "init process alive after create");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "init process alive after create"
+    );
 
     b.start().expect_ok();
     b.wait_status("running");
@@ -52,10 +56,16 @@ fn lifecycle_kill_default_signal_is_sigterm() {
     require_root!();
     let mut b = Bundle::new("killterm");
     // sh as pid 1 with a TERM trap that exits 3, so SIGTERM delivery is observable.
-    b.args(&["/bin/sh", "-c", "trap 'exit 3' TERM; echo ready; while true; do sleep 0.1; done"]);
+    b.args(&[
+        "/bin/sh",
+        "-c",
+        "trap 'exit 3' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
     b.create().expect_ok();
     b.start().expect_ok();
-    wait_for("ready", Duration::from_secs(10), || b.ctr_out().contains("ready").then_some(()));
+    wait_for("ready", Duration::from_secs(10), || {
+        b.ctr_out().contains("ready").then_some(())
+    });
     b.rt(&["kill", &b.id]).expect_ok();
     b.wait_status("stopped");
 }
@@ -80,7 +90,10 @@ fn lifecycle_delete_refuses_running_without_force() {
     let mut b = Bundle::new("delnoforce");
     b.start_sleeper();
     let out = b.rt(&["delete", &b.id]);
-    assert!(!out.ok(), "delete of a running container without -f must fail: {out}");
+    assert!(
+        !out.ok(),
+        "delete of a running container without -f must fail: {out}"
+    );
     assert_eq!(b.status(), "running");
 }
 
@@ -93,11 +106,17 @@ fn ps_lists_init_pid() {
     out.expect_ok();
     let pids: Vec<i64> = serde_json::from_str(out.stdout.trim())
         .unwrap_or_else(|e| panic!("ps --format json is not a JSON array of pids ({e}): {out}"));
-    assert!(pids.contains(&i64::from(pid)), "ps pids {pids:?} lack init {pid}");
+    assert!(
+        pids.contains(&i64::from(pid)),
+        "ps pids {pids:?} lack init {pid}"
+    );
     let table = b.rt(&["ps", &b.id]);
     table.expect_ok();
     assert!(
-        table.stdout.lines().any(|l| l.split_whitespace().nth(1) == Some(&pid.to_string())),
+        table
+            .stdout
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(&pid.to_string())),
         "ps table lacks pid {pid}: {table}"
     );
 }
@@ -137,7 +156,10 @@ fn events_stats_is_json() {
     assert_eq!(v["id"], b.id.as_str(), "events --stats: {v}");
     assert!(v["data"].is_object(), "events --stats data: {v}");
     let pids = &v["data"]["pids"]["current"];
-    assert!(pids.as_u64().unwrap_or(0) >= 1, "pids.current in stats: {v}");
+    assert!(
+        pids.as_u64().unwrap_or(0) >= 1,
+        "pids.current in stats: {v}"
+    );
     assert!(v["data"]["memory"].is_object(), "memory stats: {v}");
 }
 
@@ -171,7 +193,10 @@ fn run_missing_executable_fails_clearly() {
     b.args(&["/no/such/binary"]);
     let out = b.run();
     assert!(!out.ok(), "{out}");
-    assert!(out.stderr.contains("/no/such/binary"), "error should name the executable: {out}");
+    assert!(
+        out.stderr.contains("/no/such/binary"),
+        "error should name the executable: {out}"
+    );
     let left = b.leftovers();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
@@ -186,7 +211,10 @@ fn run_detach() {
     let t = std::time::Instant::now();
     let out = b.spawn_to_files(&["run", "-d", "--bundle", &bs, &b.id]);
     out.expect_ok();
-    assert!(t.elapsed() < Duration::from_secs(20), "run -d should return at once");
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "run -d should return at once"
+    );
     assert_eq!(b.status(), "running");
     b.rt(&["kill", &b.id, "9"]).expect_ok();
     b.wait_status("stopped");
@@ -221,8 +249,12 @@ fn features_is_json() {
     let b = Bundle::new("features");
     let out = b.rt(&["features"]);
     out.expect_ok();
-    let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("features not JSON ({e}): {out}"));
-    assert!(v["ociVersionMin"].is_string() && v["ociVersionMax"].is_string(), "{v}");
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("features not JSON ({e}): {out}"));
+    assert!(
+        v["ociVersionMin"].is_string() && v["ociVersionMax"].is_string(),
+        "{v}"
+    );
     assert!(v["linux"]["namespaces"].is_array(), "{v}");
 }
 
@@ -235,14 +267,18 @@ fn spec_writes_default_config() {
     c.current_dir(&d);
     let out = run_cmd(&mut c, TIMEOUT);
     out.expect_ok();
-    let v: Value = serde_json::from_slice(&std::fs::read(d.join("config.json")).expect("config.json written"))
-        .expect("spec output is JSON");
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(d.join("config.json")).expect("config.json written"))
+            .expect("spec output is JSON");
     assert!(v["process"]["args"].is_array(), "{v}");
     assert_eq!(v["root"]["path"], "rootfs", "{v}");
     let mut c = b.cmd(&["spec", "--bundle", &d.to_string_lossy()]);
     c.current_dir(&b.dir);
     let again = run_cmd(&mut c, TIMEOUT);
-    assert!(!again.ok(), "spec must not overwrite an existing config.json: {again}");
+    assert!(
+        !again.ok(),
+        "spec must not overwrite an existing config.json: {again}"
+    );
 }
 
 #[test]
@@ -254,10 +290,14 @@ fn global_log_flag_writes_log() {
     let log = b.log_path();
     let bs = b.bundle.to_string_lossy().into_owned();
     let out = run_cmd(
-        b.cmd(&[])
-            .arg("--log")
-            .arg(&log)
-            .args(["--log-format", "json", "run", "--bundle", &bs, &b.id]),
+        b.cmd(&[]).arg("--log").arg(&log).args([
+            "--log-format",
+            "json",
+            "run",
+            "--bundle",
+            &bs,
+            &b.id,
+        ]),
         TIMEOUT,
     );
     // Log content is runtime-specific; what matters is the flag is accepted and run works.

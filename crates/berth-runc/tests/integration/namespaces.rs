@@ -19,11 +19,17 @@ const TYPES: &[(&str, &str)] = &[
 fn namespaces_all_new() {
     require_root!();
     let mut b = Bundle::new("nsnew");
-    b.config["linux"]["namespaces"] = json!(TYPES.iter().map(|(t, _)| json!({"type": t})).collect::<Vec<_>>());
+    b.config["linux"]["namespaces"] = json!(TYPES
+        .iter()
+        .map(|(t, _)| json!({"type": t}))
+        .collect::<Vec<_>>());
     let r = b.probe();
     let host = host_namespaces();
     for (t, link) in TYPES {
-        assert_ne!(r["namespaces"][link], host[*link], "{t} namespace should be new");
+        assert_ne!(
+            r["namespaces"][link], host[*link],
+            "{t} namespace should be new"
+        );
     }
     assert_eq!(r["pid"], 1, "the process is pid 1 of a new pid namespace");
 }
@@ -34,15 +40,25 @@ fn namespaces_each_shared_with_host_when_absent() {
     let host = host_namespaces();
     for (omit, link) in TYPES.iter().filter(|(t, _)| *t != "mount") {
         let mut b = Bundle::new(&format!("nsshare-{omit}"));
-        let keep: Vec<_> = TYPES.iter().filter(|(t, _)| t != omit).map(|(t, _)| json!({"type": t})).collect();
+        let keep: Vec<_> = TYPES
+            .iter()
+            .filter(|(t, _)| t != omit)
+            .map(|(t, _)| json!({"type": t}))
+            .collect();
         b.config["linux"]["namespaces"] = json!(keep);
         if *omit == "uts" {
             b.config.as_object_mut().unwrap().remove("hostname");
         }
         let r = b.probe();
-        assert_eq!(r["namespaces"][link], host[*link], "without {omit} in the config the {link} namespace is the host's");
+        assert_eq!(
+            r["namespaces"][link], host[*link],
+            "without {omit} in the config the {link} namespace is the host's"
+        );
         for (t, other) in TYPES.iter().filter(|(t, _)| t != omit) {
-            assert_ne!(r["namespaces"][other], host[*other], "{t} should still be new when only {omit} is omitted");
+            assert_ne!(
+                r["namespaces"][other], host[*other],
+                "{t} should still be new when only {omit} is omitted"
+            );
         }
     }
 }
@@ -77,7 +93,10 @@ fn user_namespace_with_mappings() {
     b.args(&["/probe"]);
     let r = b.probe();
     let host = host_namespaces();
-    assert_ne!(r["namespaces"]["user"], host["user"], "user namespace should be new");
+    assert_ne!(
+        r["namespaces"]["user"], host["user"],
+        "user namespace should be new"
+    );
     assert_eq!(r["uid"], 0, "uid inside the user namespace");
     let mut m = Bundle::new("usernsmap");
     m.config = b.config.clone();
@@ -87,7 +106,11 @@ fn user_namespace_with_mappings() {
     }
     m.args(&["/probe", "read", "/proc/self/uid_map"]);
     let map = m.probe();
-    let fields: Vec<&str> = map["data"].as_str().unwrap_or("").split_whitespace().collect();
+    let fields: Vec<&str> = map["data"]
+        .as_str()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     assert_eq!(fields, vec!["0", "100000", "65536"], "uid_map: {map}");
 }
 
@@ -95,9 +118,17 @@ fn user_namespace_with_mappings() {
 fn join_namespaces_by_path() {
     require_root!();
     let mut a = Bundle::new("nsjoin-a");
-    a.config["linux"]["namespaces"] = json!(TYPES.iter().map(|(t, _)| json!({"type": t})).collect::<Vec<_>>());
+    a.config["linux"]["namespaces"] = json!(TYPES
+        .iter()
+        .map(|(t, _)| json!({"type": t}))
+        .collect::<Vec<_>>());
     let pid = a.start_sleeper();
-    let link = |n: &str| std::fs::read_link(format!("/proc/{pid}/ns/{n}")).unwrap().to_string_lossy().into_owned();
+    let link = |n: &str| {
+        std::fs::read_link(format!("/proc/{pid}/ns/{n}"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
 
     let mut b = Bundle::new("nsjoin-b");
     b.config["linux"]["namespaces"] = json!([
@@ -110,8 +141,16 @@ fn join_namespaces_by_path() {
     b.config.as_object_mut().unwrap().remove("hostname");
     let r = b.probe();
     for n in ["net", "ipc", "uts", "pid"] {
-        assert_eq!(r["namespaces"][n].as_str(), Some(link(n).as_str()), "{n} joined by path");
+        assert_eq!(
+            r["namespaces"][n].as_str(),
+            Some(link(n).as_str()),
+            "{n} joined by path"
+        );
     }
-    assert_ne!(r["namespaces"]["mnt"].as_str(), Some(link("mnt").as_str()), "mount namespace is new");
+    assert_ne!(
+        r["namespaces"]["mnt"].as_str(),
+        Some(link("mnt").as_str()),
+        "mount namespace is new"
+    );
     assert_ne!(r["pid"], 1, "joined pid namespace already has an init");
 }

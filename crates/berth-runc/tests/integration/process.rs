@@ -15,13 +15,21 @@ fn args_env_cwd() {
     b.config["process"]["cwd"] = json!("/work/dir");
     let r = b.probe();
     assert_eq!(r["cwd"], "/work/dir", "cwd: {}", r["cwd"]);
-    let env: Vec<&str> = r["env"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    let env: Vec<&str> = r["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
     for want in ["PATH=/bin", "FOO=bar baz", "EMPTY="] {
         assert!(env.contains(&want), "env {env:?} lacks {want}");
     }
     // Nothing from the runtime's own environment leaks in.
     assert!(
-        env.iter().all(|e| e.starts_with("PATH=") || e.starts_with("FOO=") || e.starts_with("EMPTY=") || e.starts_with("HOME=")),
+        env.iter().all(|e| e.starts_with("PATH=")
+            || e.starts_with("FOO=")
+            || e.starts_with("EMPTY=")
+            || e.starts_with("HOME=")),
         "unexpected env: {env:?}"
     );
 }
@@ -33,7 +41,11 @@ fn args_are_passed_verbatim() {
     b.args(&["/probe", "echo", "a b", "", "c'd\"e", "$HOME"]);
     let out = b.run();
     out.expect_ok();
-    assert_eq!(out.stdout.trim_end_matches('\n'), "a b  c'd\"e $HOME", "{out}");
+    assert_eq!(
+        out.stdout.trim_end_matches('\n'),
+        "a b  c'd\"e $HOME",
+        "{out}"
+    );
 }
 
 #[test]
@@ -50,12 +62,25 @@ fn cwd_is_created_if_missing() {
 fn user_uid_gid_additional_gids() {
     require_root!();
     let mut b = Bundle::new("user");
-    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20, 1001]});
+    b.config["process"]["user"] =
+        json!({"uid": 1000, "gid": 1001, "additionalGids": [10, 20, 1001]});
     let r = b.probe();
-    for (k, want) in [("uid", 1000), ("euid", 1000), ("suid", 1000), ("gid", 1001), ("egid", 1001), ("sgid", 1001)] {
+    for (k, want) in [
+        ("uid", 1000),
+        ("euid", 1000),
+        ("suid", 1000),
+        ("gid", 1001),
+        ("egid", 1001),
+        ("sgid", 1001),
+    ] {
         assert_eq!(r[k].as_i64(), Some(want), "{k}: {}", r[k]);
     }
-    let mut groups: Vec<i64> = r["groups"].as_array().unwrap().iter().filter_map(|g| g.as_i64()).collect();
+    let mut groups: Vec<i64> = r["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g.as_i64())
+        .collect();
     groups.sort();
     groups.dedup();
     assert_eq!(groups, vec![10, 20, 1001], "groups");
@@ -67,8 +92,16 @@ fn user_without_additional_gids_has_no_supplementary_groups() {
     let mut b = Bundle::new("nogroups");
     b.config["process"]["user"] = json!({"uid": 0, "gid": 0});
     let r = b.probe();
-    let groups: Vec<i64> = r["groups"].as_array().unwrap().iter().filter_map(|g| g.as_i64()).collect();
-    assert!(groups.is_empty() || groups == vec![0], "host groups leaked: {groups:?}");
+    let groups: Vec<i64> = r["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g.as_i64())
+        .collect();
+    assert!(
+        groups.is_empty() || groups == vec![0],
+        "host groups leaked: {groups:?}"
+    );
 }
 
 #[test]
@@ -109,12 +142,31 @@ fn capabilities_each_set_root() {
         "ambient": ["CAP_KILL"]
     });
     let r = b.probe();
-    assert_caps(&r, "bounding", &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID", "CAP_SYS_CHROOT"]);
+    assert_caps(
+        &r,
+        "bounding",
+        &[
+            "CAP_CHOWN",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_SETUID",
+            "CAP_SETGID",
+            "CAP_SYS_CHROOT",
+        ],
+    );
     assert_caps(&r, "inheritable", &["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     assert_caps(&r, "ambient", &["CAP_KILL"]);
     // noNewPrivileges (true in the base config) keeps exec from adding to permitted.
-    assert_caps(&r, "permitted", &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    assert_caps(&r, "effective", &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    assert_caps(
+        &r,
+        "permitted",
+        &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    );
+    assert_caps(
+        &r,
+        "effective",
+        &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    );
 }
 
 #[test]
@@ -130,7 +182,16 @@ fn capabilities_each_set_non_root_ambient() {
         "ambient": ["CAP_NET_BIND_SERVICE"]
     });
     let r = b.probe();
-    assert_caps(&r, "bounding", &["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID"]);
+    assert_caps(
+        &r,
+        "bounding",
+        &[
+            "CAP_CHOWN",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_SETUID",
+        ],
+    );
     assert_caps(&r, "inheritable", &["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     // A non-root exec keeps only the ambient set in permitted and effective.
     assert_caps(&r, "ambient", &["CAP_NET_BIND_SERVICE"]);
@@ -155,7 +216,13 @@ fn capabilities_empty_means_none() {
     let mut b = Bundle::new("capsnone");
     b.config["process"]["capabilities"] = json!({});
     let r = b.probe();
-    for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+    for set in [
+        "bounding",
+        "effective",
+        "permitted",
+        "inheritable",
+        "ambient",
+    ] {
         assert_caps(&r, set, &[]);
     }
 }
@@ -182,7 +249,11 @@ fn rlimits() {
         ("RLIMIT_STACK", 4194304, 8388608),
     ] {
         let got = &r["rlimits"][name];
-        assert_eq!((got["soft"].as_i64(), got["hard"].as_i64()), (Some(soft), Some(hard)), "{name}: {got}");
+        assert_eq!(
+            (got["soft"].as_i64(), got["hard"].as_i64()),
+            (Some(soft), Some(hard)),
+            "{name}: {got}"
+        );
     }
 }
 
@@ -191,16 +262,28 @@ fn rlimit_above_hard_limit_fails_without_sys_resource() {
     require_root!();
     // CAP_SYS_RESOURCE is absent from this machine's bounding set: raising a hard limit fails.
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let bnd = status.lines().find(|l| l.starts_with("CapBnd:")).map(|l| caps::parse(l[7..].trim())).unwrap_or(0);
+    let bnd = status
+        .lines()
+        .find(|l| l.starts_with("CapBnd:"))
+        .map(|l| caps::parse(l[7..].trim()))
+        .unwrap_or(0);
     if bnd & caps::mask(&["CAP_SYS_RESOURCE"]) != 0 {
         crate::skip!("CAP_SYS_RESOURCE is available here; raising hard limits is allowed");
     }
-    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
     let mut b = Bundle::new("rlimitraise");
-    b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": hard + 1, "hard": hard + 1}]);
+    b.config["process"]["rlimits"] =
+        json!([{"type": "RLIMIT_NOFILE", "soft": hard + 1, "hard": hard + 1}]);
     let out = b.run();
-    assert!(!out.ok(), "raising RLIMIT_NOFILE above {hard} must fail: {out}");
-    assert!(out.stderr.to_lowercase().contains("rlimit") || out.stderr.contains("NOFILE"), "error should name the rlimit: {out}");
+    assert!(
+        !out.ok(),
+        "raising RLIMIT_NOFILE above {hard} must fail: {out}"
+    );
+    assert!(
+        out.stderr.to_lowercase().contains("rlimit") || out.stderr.contains("NOFILE"),
+        "error should name the rlimit: {out}"
+    );
     assert!(b.leftovers().is_empty(), "{:?}", b.leftovers());
 }
 
@@ -231,7 +314,11 @@ fn hostname() {
     let r = b.probe();
     assert_eq!(r["hostname"], "berth-host");
     let host = nix::sys::utsname::uname().unwrap();
-    assert_ne!(host.nodename().to_string_lossy(), "berth-host", "host hostname changed!");
+    assert_ne!(
+        host.nodename().to_string_lossy(),
+        "berth-host",
+        "host hostname changed!"
+    );
 }
 
 #[test]
@@ -247,5 +334,9 @@ fn domainname() {
     assert_eq!(r["hostname"], "berth-host");
     assert_eq!(r["domainname"], "berth.test");
     let host = nix::sys::utsname::uname().unwrap();
-    assert_ne!(host.nodename().to_string_lossy(), "berth-host", "host hostname changed!");
+    assert_ne!(
+        host.nodename().to_string_lossy(),
+        "berth-host",
+        "host hostname changed!"
+    );
 }

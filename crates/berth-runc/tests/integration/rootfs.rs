@@ -19,7 +19,10 @@ fn readonly_root() {
     b.config["root"]["readonly"] = json!(true);
     let w = probe_cmd(&mut b, &["write", "/newfile"]);
     assert_eq!(w["error"], "EROFS", "write to a readonly root: {w}");
-    let r = { b.args(&["/probe"]); b.probe() };
+    let r = {
+        b.args(&["/probe"]);
+        b.probe()
+    };
     let root = mount_at(&r, "/").expect("a / mount");
     assert!(mount_opts(root).contains("ro"), "/ mount options: {root}");
 
@@ -27,7 +30,10 @@ fn readonly_root() {
     b.config["root"]["readonly"] = json!(false);
     let w = probe_cmd(&mut b, &["write", "/newfile", "x"]);
     assert_eq!(w["ok"], true, "write to a writable root: {w}");
-    assert_eq!(std::fs::read_to_string(b.rootfs().join("newfile")).unwrap(), "x");
+    assert_eq!(
+        std::fs::read_to_string(b.rootfs().join("newfile")).unwrap(),
+        "x"
+    );
 }
 
 #[test]
@@ -43,7 +49,8 @@ fn default_mounts_have_their_types() {
         ("/dev/mqueue", "mqueue"),
         ("/sys", "sysfs"),
     ] {
-        let m = mount_at(&r, point).unwrap_or_else(|| panic!("no mount at {point}: {:?}", mount_points(&r)));
+        let m = mount_at(&r, point)
+            .unwrap_or_else(|| panic!("no mount at {point}: {:?}", mount_points(&r)));
         assert_eq!(m["fs_type"], fstype, "{point}: {m}");
     }
     let sys = mount_at(&r, "/sys").unwrap();
@@ -57,14 +64,23 @@ fn default_mounts_have_their_types() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|m| m["mount_point"].as_str().unwrap_or("").starts_with("/sys/fs/cgroup"))
+        .filter(|m| {
+            m["mount_point"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("/sys/fs/cgroup")
+        })
         .collect();
     assert!(
-        cg.iter().any(|m| m["fs_type"] == "cgroup" || m["fs_type"] == "cgroup2"),
+        cg.iter()
+            .any(|m| m["fs_type"] == "cgroup" || m["fs_type"] == "cgroup2"),
         "no cgroup mount under /sys/fs/cgroup: {cg:?}"
     );
     for m in cg.iter().filter(|m| m["fs_type"] != "tmpfs") {
-        assert!(mount_opts(m).contains("ro"), "cgroup mount should be ro: {m}");
+        assert!(
+            mount_opts(m).contains("ro"),
+            "cgroup mount should be ro: {m}"
+        );
     }
 }
 
@@ -94,7 +110,10 @@ fn bind_mount_ro_and_rw() {
     assert_eq!(w["error"], "EROFS", "{w}");
     let w = probe_cmd(&mut b, &["write", "/data-rw/x", "from-container"]);
     assert_eq!(w["ok"], true, "{w}");
-    assert_eq!(std::fs::read_to_string(rw_src.join("x")).unwrap(), "from-container");
+    assert_eq!(
+        std::fs::read_to_string(rw_src.join("x")).unwrap(),
+        "from-container"
+    );
 }
 
 #[test]
@@ -115,8 +134,10 @@ fn tmpfs_size_and_mode() {
     require_root!();
     let mut b = Bundle::new("tmpfs");
     let mut mounts = b.config["mounts"].as_array().unwrap().clone();
-    mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
-        "options": ["nosuid", "nodev", "size=1m", "mode=1770"]}));
+    mounts.push(
+        json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+        "options": ["nosuid", "nodev", "size=1m", "mode=1770"]}),
+    );
     b.config["mounts"] = json!(mounts);
     let r = b.probe();
     let m = mount_at(&r, "/scratch").expect("tmpfs at /scratch");
@@ -139,14 +160,25 @@ fn mount_propagation_and_rootfs_propagation() {
     b.config["linux"]["rootfsPropagation"] = json!("slave");
     let r = b.probe();
     let root = mount_at(&r, "/").expect("/ mount");
-    let prop: Vec<&str> = root["propagation"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    let prop: Vec<&str> = root["propagation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
     // slave of the host's peer group, or private when the host root is private.
-    assert!(prop.iter().all(|p| !p.starts_with("shared:")), "rootfs must not be shared: {root}");
+    assert!(
+        prop.iter().all(|p| !p.starts_with("shared:")),
+        "rootfs must not be shared: {root}"
+    );
 }
 
 /// The first of `paths` that exists on the host (masking only applies to what exists).
 fn first_existing<'a>(paths: &[&'a str]) -> Option<&'a str> {
-    paths.iter().copied().find(|p| std::path::Path::new(p).exists())
+    paths
+        .iter()
+        .copied()
+        .find(|p| std::path::Path::new(p).exists())
 }
 
 #[test]
@@ -157,8 +189,15 @@ fn masked_paths() {
         crate::skip!("none of the masked /proc files exists on this kernel");
     };
     let st = probe_cmd(&mut b, &["stat", file]);
-    assert_eq!((st["type"].as_str(), st["major"].as_i64(), st["minor"].as_i64()), (Some("char"), Some(1), Some(3)),
-        "masked file {file} is /dev/null: {st}");
+    assert_eq!(
+        (
+            st["type"].as_str(),
+            st["major"].as_i64(),
+            st["minor"].as_i64()
+        ),
+        (Some("char"), Some(1), Some(3)),
+        "masked file {file} is /dev/null: {st}"
+    );
     let rd = probe_cmd(&mut b, &["read", file]);
     assert_eq!(rd["data"], "", "masked file reads empty: {rd}");
     let dir = first_existing(&["/sys/firmware", "/proc/acpi"]).expect("/sys/firmware exists");
@@ -176,10 +215,19 @@ fn readonly_paths() {
     b.config["process"]["capabilities"]["effective"] = json!(["CAP_SYS_ADMIN", "CAP_KILL"]);
     b.config["process"]["capabilities"]["permitted"] = json!(["CAP_SYS_ADMIN", "CAP_KILL"]);
     let w = probe_cmd(&mut b, &["write", "/proc/sys/kernel/domainname", "x"]);
-    assert_eq!(w["error"], "EROFS", "/proc/sys is read-only even with CAP_SYS_ADMIN: {w}");
+    assert_eq!(
+        w["error"], "EROFS",
+        "/proc/sys is read-only even with CAP_SYS_ADMIN: {w}"
+    );
     b.args(&["/probe"]);
     let r = b.probe();
-    for p in ["/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sysrq-trigger"] {
+    for p in [
+        "/proc/sys",
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/sysrq-trigger",
+    ] {
         if !std::path::Path::new(p).exists() {
             continue;
         }
@@ -196,13 +244,22 @@ fn sysctl_in_new_namespaces() {
     let want_fwd = if host_fwd.trim() == "1" { "0" } else { "1" };
     let want_shm = if host_shm.trim() == "1" { "0" } else { "1" };
     let mut b = Bundle::new("sysctl");
-    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": want_fwd, "kernel.shm_rmid_forced": want_shm});
+    b.config["linux"]["sysctl"] =
+        json!({"net.ipv4.ip_forward": want_fwd, "kernel.shm_rmid_forced": want_shm});
     let r = probe_cmd(&mut b, &["read", "/proc/sys/net/ipv4/ip_forward"]);
     assert_eq!(r["data"].as_str().map(str::trim), Some(want_fwd), "{r}");
     let r = probe_cmd(&mut b, &["read", "/proc/sys/kernel/shm_rmid_forced"]);
     assert_eq!(r["data"].as_str().map(str::trim), Some(want_shm), "{r}");
-    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_fwd, "host ip_forward changed");
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/shm_rmid_forced").unwrap(), host_shm, "host shm_rmid_forced changed");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_fwd,
+        "host ip_forward changed"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shm_rmid_forced").unwrap(),
+        host_shm,
+        "host shm_rmid_forced changed"
+    );
 }
 
 #[test]
@@ -210,13 +267,21 @@ fn sysctl_of_a_host_namespace_is_refused() {
     require_root!();
     let mut b = Bundle::new("sysctlhost");
     // No network namespace: a net.* sysctl would change the host; the runtime must refuse.
-    b.config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
+    b.config["linux"]["namespaces"] =
+        json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
     let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let want = if host.trim() == "1" { "0" } else { "1" };
     b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": want});
     let out = b.run();
-    assert!(!out.ok(), "net sysctl without a network namespace must fail: {out}");
-    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host, "host ip_forward changed!");
+    assert!(
+        !out.ok(),
+        "net sysctl without a network namespace must fail: {out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host,
+        "host ip_forward changed!"
+    );
     assert!(b.leftovers().is_empty(), "{:?}", b.leftovers());
 }
 
@@ -233,7 +298,15 @@ fn default_devices_and_symlinks() {
         ("/dev/tty", 5, 0),
     ] {
         let st = probe_cmd(&mut b, &["stat", path]);
-        assert_eq!((st["type"].as_str(), st["major"].as_i64(), st["minor"].as_i64()), (Some("char"), Some(major), Some(minor)), "{path}: {st}");
+        assert_eq!(
+            (
+                st["type"].as_str(),
+                st["major"].as_i64(),
+                st["minor"].as_i64()
+            ),
+            (Some("char"), Some(major), Some(minor)),
+            "{path}: {st}"
+        );
         assert_eq!(st["mode"], "0666", "{path} mode: {st}");
     }
     for (path, target) in [
@@ -244,7 +317,11 @@ fn default_devices_and_symlinks() {
         ("/dev/ptmx", "pts/ptmx"),
     ] {
         let st = probe_cmd(&mut b, &["stat", path]);
-        assert_eq!((st["type"].as_str(), st["target"].as_str()), (Some("symlink"), Some(target)), "{path}: {st}");
+        assert_eq!(
+            (st["type"].as_str(), st["target"].as_str()),
+            (Some("symlink"), Some(target)),
+            "{path}: {st}"
+        );
     }
     let w = probe_cmd(&mut b, &["write", "/dev/null", "x"]);
     assert_eq!(w["ok"], true, "/dev/null is writable: {w}");
@@ -256,11 +333,22 @@ fn linux_devices_adds_a_device() {
     let mut b = Bundle::new("adddev");
     b.config["linux"]["devices"] = json!([{"path": "/dev/berth-full", "type": "c", "major": 1, "minor": 7,
         "fileMode": 0o640, "uid": 0, "gid": 0}]);
-    let mut rules = b.config["linux"]["resources"]["devices"].as_array().unwrap().clone();
+    let mut rules = b.config["linux"]["resources"]["devices"]
+        .as_array()
+        .unwrap()
+        .clone();
     rules.push(json!({"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rw"}));
     b.config["linux"]["resources"]["devices"] = json!(rules);
     let st = probe_cmd(&mut b, &["stat", "/dev/berth-full"]);
-    assert_eq!((st["type"].as_str(), st["major"].as_i64(), st["minor"].as_i64()), (Some("char"), Some(1), Some(7)), "{st}");
+    assert_eq!(
+        (
+            st["type"].as_str(),
+            st["major"].as_i64(),
+            st["minor"].as_i64()
+        ),
+        (Some("char"), Some(1), Some(7)),
+        "{st}"
+    );
     assert_eq!(st["mode"], "0640", "{st}");
     let w = probe_cmd(&mut b, &["write", "/dev/berth-full", "x"]);
     assert_eq!(w["error"], "ENOSPC", "writing /dev/full gives ENOSPC: {w}");
@@ -276,5 +364,8 @@ fn device_cgroup_denies_unlisted_device() {
     b.config["linux"]["devices"] = json!([{"path": "/dev/berth-denied", "type": "b", "major": 7, "minor": 0, "fileMode": 0o666}]);
     b.config["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
     let w = probe_cmd(&mut b, &["open", "/dev/berth-denied", "r"]);
-    assert_eq!(w["error"], "EPERM", "opening a device the cgroup denies: {w}");
+    assert_eq!(
+        w["error"], "EPERM",
+        "opening a device the cgroup denies: {w}"
+    );
 }

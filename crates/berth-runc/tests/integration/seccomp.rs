@@ -27,12 +27,22 @@ fn try_syscall(b: &mut Bundle, name: &str, arg: Option<&str>) -> serde_json::Val
 #[test]
 fn seccomp_mode_2_and_denied_syscall_gets_eperm() {
     require_root!();
-    let mut b = seccomp_bundle("seccomp", json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]));
+    let mut b = seccomp_bundle(
+        "seccomp",
+        json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]),
+    );
     let r = b.probe();
     assert_eq!(r["seccomp"], 2, "Seccomp mode");
-    assert!(r["seccomp_filters"].as_i64().unwrap_or(0) >= 1, "Seccomp_filters: {}", r["seccomp_filters"]);
+    assert!(
+        r["seccomp_filters"].as_i64().unwrap_or(0) >= 1,
+        "Seccomp_filters: {}",
+        r["seccomp_filters"]
+    );
     let denied = try_syscall(&mut b, "mkdir", None);
-    assert_eq!(denied["error"], "EPERM", "mkdir under SCMP_ACT_ERRNO without errnoRet: {denied}");
+    assert_eq!(
+        denied["error"], "EPERM",
+        "mkdir under SCMP_ACT_ERRNO without errnoRet: {denied}"
+    );
     let allowed = try_syscall(&mut b, "getcwd", None);
     assert_eq!(allowed["ok"], true, "getcwd is not filtered: {allowed}");
 }
@@ -69,20 +79,117 @@ fn seccomp_default_errno_with_allow_list() {
     // Everything the probe and the runtime's last steps need is allowed; uname is not.
     let mut b = Bundle::new("seccompdeny");
     let mut allow: Vec<&str> = vec![
-        "read", "write", "close", "fstat", "newfstatat", "statx", "lseek", "mmap", "mprotect", "munmap",
-        "brk", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "ioctl", "pread64", "readv", "writev",
-        "access", "pipe", "pipe2", "sched_yield", "madvise", "dup", "dup2", "dup3", "nanosleep",
-        "clock_nanosleep", "getpid", "exit", "exit_group", "fcntl", "getcwd", "chdir", "fchdir",
-        "readlink", "readlinkat", "getuid", "getgid", "geteuid", "getegid", "getppid", "getgroups",
-        "getresuid", "getresgid", "arch_prctl", "set_tid_address", "set_robust_list", "rseq",
-        "prlimit64", "getrlimit", "getrandom", "open", "openat", "openat2", "getdents64", "futex",
-        "sigaltstack", "execve", "execveat", "capget", "capset", "prctl", "setgroups", "setuid",
-        "setgid", "setresuid", "setresgid", "umask", "poll", "ppoll", "epoll_wait", "epoll_pwait",
-        "sched_getaffinity", "gettid", "tgkill", "clone", "clone3", "wait4", "mremap", "seccomp",
-        "setsid", "fchown", "fsync", "close_range", "faccessat", "faccessat2", "stat", "lstat",
-        "socket", "connect", "sendmsg", "recvmsg", "sendto", "recvfrom", "getsockopt", "setsockopt",
-        "fstatfs", "statfs", "epoll_create1", "epoll_ctl", "epoll_pwait2", "eventfd2", "getpgrp",
-        "tkill", "mincore", "sched_setaffinity", "sigreturn", "kill", "getdents", "mlock",
+        "read",
+        "write",
+        "close",
+        "fstat",
+        "newfstatat",
+        "statx",
+        "lseek",
+        "mmap",
+        "mprotect",
+        "munmap",
+        "brk",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "ioctl",
+        "pread64",
+        "readv",
+        "writev",
+        "access",
+        "pipe",
+        "pipe2",
+        "sched_yield",
+        "madvise",
+        "dup",
+        "dup2",
+        "dup3",
+        "nanosleep",
+        "clock_nanosleep",
+        "getpid",
+        "exit",
+        "exit_group",
+        "fcntl",
+        "getcwd",
+        "chdir",
+        "fchdir",
+        "readlink",
+        "readlinkat",
+        "getuid",
+        "getgid",
+        "geteuid",
+        "getegid",
+        "getppid",
+        "getgroups",
+        "getresuid",
+        "getresgid",
+        "arch_prctl",
+        "set_tid_address",
+        "set_robust_list",
+        "rseq",
+        "prlimit64",
+        "getrlimit",
+        "getrandom",
+        "open",
+        "openat",
+        "openat2",
+        "getdents64",
+        "futex",
+        "sigaltstack",
+        "execve",
+        "execveat",
+        "capget",
+        "capset",
+        "prctl",
+        "setgroups",
+        "setuid",
+        "setgid",
+        "setresuid",
+        "setresgid",
+        "umask",
+        "poll",
+        "ppoll",
+        "epoll_wait",
+        "epoll_pwait",
+        "sched_getaffinity",
+        "gettid",
+        "tgkill",
+        "clone",
+        "clone3",
+        "wait4",
+        "mremap",
+        "seccomp",
+        "setsid",
+        "fchown",
+        "fsync",
+        "close_range",
+        "faccessat",
+        "faccessat2",
+        "stat",
+        "lstat",
+        "socket",
+        "connect",
+        "sendmsg",
+        "recvmsg",
+        "sendto",
+        "recvfrom",
+        "getsockopt",
+        "setsockopt",
+        "fstatfs",
+        "statfs",
+        "epoll_create1",
+        "epoll_ctl",
+        "epoll_pwait2",
+        "eventfd2",
+        "getpgrp",
+        "tkill",
+        "mincore",
+        "sched_setaffinity",
+        "sigreturn",
+        "kill",
+        "getdents",
+        "mlock",
     ];
     allow.sort();
     allow.dedup();
@@ -93,14 +200,21 @@ fn seccomp_default_errno_with_allow_list() {
         "syscalls": [{"names": allow, "action": "SCMP_ACT_ALLOW"}]
     });
     let r = try_syscall(&mut b, "uname", None);
-    assert_eq!(r["errno"], 38, "uname is not on the allow list, defaultErrnoRet 38: {r}");
+    assert_eq!(
+        r["errno"], 38,
+        "uname is not on the allow list, defaultErrnoRet 38: {r}"
+    );
 }
 
 #[test]
 fn seccomp_kill_action_kills() {
     require_root!();
-    let mut b = seccomp_bundle("seccompkill", json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]));
-    b.config["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]);
+    let mut b = seccomp_bundle(
+        "seccompkill",
+        json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]),
+    );
+    b.config["linux"]["namespaces"] =
+        json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]);
     b.args(&["/probe", "syscall", "mkdir"]);
     let out = b.run();
     assert_eq!(out.code(), 128 + 31, "SIGSYS kills the process: {out}");

@@ -12,10 +12,18 @@ fn cve_2024_21626_no_leaked_fds_or_cwd() {
     require_root!();
     let b = Bundle::new("cve21626fds");
     let r = b.probe();
-    assert_eq!(fd_numbers(&r), vec![0, 1, 2], "only stdio is open: {}", r["fds"]);
+    assert_eq!(
+        fd_numbers(&r),
+        vec![0, 1, 2],
+        "only stdio is open: {}",
+        r["fds"]
+    );
     for f in r["fds"].as_array().unwrap() {
         let t = f["target"].as_str().unwrap_or("");
-        assert!(!t.starts_with('/') || t.starts_with("/dev/"), "stdio points at a host path: {f}");
+        assert!(
+            !t.starts_with('/') || t.starts_with("/dev/"),
+            "stdio points at a host path: {f}"
+        );
     }
     assert_eq!(r["cwd"], "/", "cwd is the configured one");
     for n in 3..12 {
@@ -67,12 +75,29 @@ fn preserve_fds() {
         b.bundle.display(),
         b.id
     );
-    let out = run_cmd(std::process::Command::new("/bin/sh").args(["-c", &script]), TIMEOUT);
+    let out = run_cmd(
+        std::process::Command::new("/bin/sh").args(["-c", &script]),
+        TIMEOUT,
+    );
     out.expect_ok();
     let r = out.json();
     assert_eq!(fd_numbers(&r), vec![0, 1, 2, 3, 4], "{}", r["fds"]);
-    assert!(r["fds"][3]["target"].as_str().unwrap_or("").ends_with("extra1"), "{}", r["fds"]);
-    assert!(r["fds"][4]["target"].as_str().unwrap_or("").ends_with("extra2"), "{}", r["fds"]);
+    assert!(
+        r["fds"][3]["target"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("extra1"),
+        "{}",
+        r["fds"]
+    );
+    assert!(
+        r["fds"][4]["target"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("extra2"),
+        "{}",
+        r["fds"]
+    );
     // Without --preserve-fds the same inherited fds are closed.
     let script = format!(
         "exec 3<'{}' 4<'{}'; exec '{}' --root '{}' run --bundle '{}' '{}'",
@@ -83,9 +108,16 @@ fn preserve_fds() {
         b.bundle.display(),
         b.id
     );
-    let out = run_cmd(std::process::Command::new("/bin/sh").args(["-c", &script]), TIMEOUT);
+    let out = run_cmd(
+        std::process::Command::new("/bin/sh").args(["-c", &script]),
+        TIMEOUT,
+    );
     out.expect_ok();
-    assert_eq!(fd_numbers(&out.json()), vec![0, 1, 2], "inherited fds without --preserve-fds");
+    assert_eq!(
+        fd_numbers(&out.json()),
+        vec![0, 1, 2],
+        "inherited fds without --preserve-fds"
+    );
 }
 
 /// CVE-2019-5736: a process in the container gets an O_PATH fd to the runtime binary through
@@ -102,7 +134,9 @@ fn cve_2019_5736_runtime_binary_not_writable_from_container() {
     a.args(&["/probe", "sleep", "600"]);
     a.create().expect_ok();
     let pid = a.pid();
-    let init_exe = std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let init_exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
 
     // B shares A's pid namespace: A's init is pid 1 there.
     let mut b = Bundle::new("cve5736-b");
@@ -120,7 +154,10 @@ fn cve_2019_5736_runtime_binary_not_writable_from_container() {
     if r["ok"] == false {
         // Refused outright (e.g. the init is not dumpable): the attack cannot start.
         assert!(
-            matches!(r["error"].as_str(), Some("EACCES" | "EPERM" | "ENOENT" | "ESRCH")),
+            matches!(
+                r["error"].as_str(),
+                Some("EACCES" | "EPERM" | "ENOENT" | "ESRCH")
+            ),
             "unexpected failure opening /proc/1/exe: {r}"
         );
         return;
@@ -147,7 +184,11 @@ fn mount_destination_symlink_stays_inside_rootfs() {
     // Absolute and relative links that both aim at the host directory.
     std::os::unix::fs::symlink(&host_target, rootfs.join("evil-abs")).unwrap();
     let depth = rootfs.components().count();
-    let rel = format!("{}{}", "../".repeat(depth + 2), host_target.to_string_lossy().trim_start_matches('/'));
+    let rel = format!(
+        "{}{}",
+        "../".repeat(depth + 2),
+        host_target.to_string_lossy().trim_start_matches('/')
+    );
     std::os::unix::fs::symlink(&rel, rootfs.join("evil-rel")).unwrap();
     let mut mounts = b.config["mounts"].as_array().unwrap().clone();
     mounts.push(json!({"destination": "/evil-abs/sub", "type": "tmpfs", "source": "tmpfs", "options": ["size=64k"]}));
@@ -166,7 +207,13 @@ fn mount_destination_symlink_stays_inside_rootfs() {
             points.contains(&format!("{inside}/sub")) && points.contains(&format!("{inside}/sub2")),
             "the tmpfs mounts should land at the link targets resolved inside the rootfs: {points:?}"
         );
-        assert!(rootfs.join(inside.trim_start_matches('/')).join("sub").is_dir(), "created inside the rootfs");
+        assert!(
+            rootfs
+                .join(inside.trim_start_matches('/'))
+                .join("sub")
+                .is_dir(),
+            "created inside the rootfs"
+        );
     }
     assert!(mounts_under(&host_target).is_empty(), "host path mounted");
 }
@@ -183,7 +230,10 @@ fn proc_destination_symlink_is_not_followed_out() {
     std::fs::remove_dir(rootfs.join("proc")).unwrap();
     std::os::unix::fs::symlink(&host_target, rootfs.join("proc")).unwrap();
     let out = b.run();
-    assert!(mounts_under(&host_target).is_empty(), "proc mounted on the host path");
+    assert!(
+        mounts_under(&host_target).is_empty(),
+        "proc mounted on the host path"
+    );
     assert!(
         std::fs::read_dir(&host_target).unwrap().next().is_none(),
         "something was written into the host dir behind the /proc symlink"
@@ -191,7 +241,11 @@ fn proc_destination_symlink_is_not_followed_out() {
     if out.ok() {
         let r = out.json();
         let proc_mount = mount_at(&r, "/proc");
-        assert!(proc_mount.is_some_and(|m| m["fs_type"] == "proc"), "proc is at /proc inside: {:?}", mount_points(&r));
+        assert!(
+            proc_mount.is_some_and(|m| m["fs_type"] == "proc"),
+            "proc is at /proc inside: {:?}",
+            mount_points(&r)
+        );
     }
 }
 
@@ -202,7 +256,11 @@ fn no_host_environment_or_processes_leak() {
     let mut b = Bundle::new("envleak");
     b.args(&["/probe", "ls", "/proc"]);
     b.write_config();
-    let out = run_cmd(b.cmd(&["run", "--bundle", &b.bundle.to_string_lossy(), &b.id]).env("BERTH_SECRET_TEST", "leak"), TIMEOUT);
+    let out = run_cmd(
+        b.cmd(&["run", "--bundle", &b.bundle.to_string_lossy(), &b.id])
+            .env("BERTH_SECRET_TEST", "leak"),
+        TIMEOUT,
+    );
     out.expect_ok();
     let pids: Vec<String> = out.json()["entries"]
         .as_array()
@@ -215,5 +273,9 @@ fn no_host_environment_or_processes_leak() {
     assert_eq!(pids, vec!["1"], "only the container's process is visible");
     b.args(&["/probe"]);
     let r = b.probe();
-    assert!(!r["env"].to_string().contains("BERTH_SECRET_TEST"), "runtime env leaked: {}", r["env"]);
+    assert!(
+        !r["env"].to_string().contains("BERTH_SECRET_TEST"),
+        "runtime env leaked: {}",
+        r["env"]
+    );
 }

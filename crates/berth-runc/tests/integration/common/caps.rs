@@ -70,7 +70,11 @@ pub fn parse(hex: &str) -> u64 {
 
 /// The probe's set `which` (inheritable, permitted, effective, bounding, ambient) as a mask.
 pub fn of(report: &serde_json::Value, which: &str) -> u64 {
-    parse(report["caps"][which].as_str().unwrap_or_else(|| panic!("no caps.{which} in {report}")))
+    parse(
+        report["caps"][which]
+            .as_str()
+            .unwrap_or_else(|| panic!("no caps.{which} in {report}")),
+    )
 }
 
 /// Every capability the running kernel knows (from /proc/sys/kernel/cap_last_cap).

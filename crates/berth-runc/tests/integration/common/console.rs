@@ -45,11 +45,12 @@ fn receive(listener: UnixListener) -> Result<(Master, String), String> {
         }
     }
     let n = msg.bytes;
-    drop(iov);
     let name = String::from_utf8_lossy(&buf[..n]).into_owned();
     let mut masters: Vec<Master> = fds.into_iter().map(Master).collect();
     if masters.is_empty() {
-        return Err(format!("no fd in the console socket message (payload {name:?})"));
+        return Err(format!(
+            "no fd in the console socket message (payload {name:?})"
+        ));
     }
     Ok((masters.remove(0), name))
 }
@@ -88,9 +89,7 @@ pub fn read_master(master: &Master, timeout: Duration, done: impl Fn(&str) -> bo
         match nix::unistd::read(master.0, &mut buf) {
             Ok(0) => break,
             Ok(n) => text.extend_from_slice(&buf[..n]),
-            Err(Errno::EAGAIN) | Err(Errno::EINTR) => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
+            Err(Errno::EAGAIN) | Err(Errno::EINTR) => std::thread::sleep(Duration::from_millis(10)),
             Err(_) => break, // EIO: the slave side is closed
         }
     }

@@ -70,10 +70,15 @@ pub fn real_runc() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("BERTH_RUNC") {
         return Some(PathBuf::from(p));
     }
-    ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/sbin/runc", "/usr/local/bin/runc"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/sbin/runc",
+        "/usr/bin/runc",
+        "/usr/local/sbin/runc",
+        "/usr/local/bin/runc",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 fn workspace_root() -> PathBuf {
@@ -113,7 +118,8 @@ pub fn probe_path() -> PathBuf {
 
 /// The static busybox that populates test rootfs.
 pub fn busybox() -> PathBuf {
-    let p = PathBuf::from(std::env::var_os("BERTH_BUSYBOX").unwrap_or_else(|| "/bin/busybox".into()));
+    let p =
+        PathBuf::from(std::env::var_os("BERTH_BUSYBOX").unwrap_or_else(|| "/bin/busybox".into()));
     assert!(
         p.exists(),
         "{} missing: install busybox-static (apt-get install busybox-static)",
@@ -281,7 +287,10 @@ pub fn unique_id(test: &str) -> String {
 /// Namespace links of the test process itself (the host's).
 pub fn host_namespaces() -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
-    for e in std::fs::read_dir("/proc/self/ns").expect("read /proc/self/ns").flatten() {
+    for e in std::fs::read_dir("/proc/self/ns")
+        .expect("read /proc/self/ns")
+        .flatten()
+    {
         let name = e.file_name().to_string_lossy().into_owned();
         if let Ok(t) = std::fs::read_link(e.path()) {
             m.insert(name, Value::String(t.to_string_lossy().into_owned()));
@@ -295,7 +304,9 @@ pub fn cgroup_mounts() -> Vec<(String, PathBuf)> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut out = Vec::new();
     for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let l: Vec<&str> = left.split(' ').collect();
         let r: Vec<&str> = right.split(' ').collect();
         if l.len() < 5 || r.len() < 3 {
@@ -507,7 +518,8 @@ impl Bundle {
     pub fn state(&self) -> Value {
         let out = self.rt(&["state", &self.id]);
         out.expect_ok();
-        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("state is not JSON ({e}): {out}"))
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("state is not JSON ({e}): {out}"))
     }
 
     /// The `status` field of `state`.
@@ -624,7 +636,9 @@ pub fn processes_referring_to(dir: &Path, id: &str) -> Vec<i32> {
     let prefix = dir.to_string_lossy().into_owned();
     let me = std::process::id() as i32;
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else { return out };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in rd.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
@@ -660,7 +674,10 @@ pub fn processes_referring_to(dir: &Path, id: &str) -> Vec<i32> {
 /// Kills every process in the cgroup dirs of `cgroup` (thawing a frozen one first) and removes
 /// the dirs. Only touches `/berth-test-*` cgroups, which the tests created.
 pub fn remove_test_cgroup(cgroup: &str) {
-    assert!(cgroup.starts_with("/berth-test-"), "refusing to touch cgroup {cgroup}");
+    assert!(
+        cgroup.starts_with("/berth-test-"),
+        "refusing to touch cgroup {cgroup}"
+    );
     let dirs: Vec<PathBuf> = cgroup_mounts()
         .into_iter()
         .map(|(_, m)| m.join(cgroup.trim_start_matches('/')))
@@ -749,7 +766,9 @@ impl Drop for Bundle {
 
 /// Fills `rootfs`: /bin/busybox with applet links, /probe, the usual empty dirs, /etc files.
 pub fn populate_rootfs(rootfs: &Path) {
-    for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "home", "var", "run", "mnt"] {
+    for d in [
+        "bin", "proc", "sys", "dev", "tmp", "etc", "root", "home", "var", "run", "mnt",
+    ] {
         std::fs::create_dir_all(rootfs.join(d)).expect("mkdir in rootfs");
     }
     std::fs::copy(busybox(), rootfs.join("bin/busybox")).expect("copy busybox");
@@ -875,5 +894,7 @@ pub fn fd_numbers(report: &Value) -> Vec<i64> {
 
 /// Value of a cgroup limit file the probe saw, if any.
 pub fn probe_cgroup_value(report: &Value, file: &str) -> Option<String> {
-    report["cgroup_limits"][file]["value"].as_str().map(String::from)
+    report["cgroup_limits"][file]["value"]
+        .as_str()
+        .map(String::from)
 }

@@ -683,7 +683,11 @@ fn unbindable_rootfs_propagation() {
     finalize_rootfs(&s).unwrap();
     let m = mounts();
     assert!(m["/"].optional.contains("unbindable"), "{:?}", m["/"]);
-    assert!(m["/proc"].optional.contains("unbindable"), "{:?}", m["/proc"]);
+    assert!(
+        m["/proc"].optional.contains("unbindable"),
+        "{:?}",
+        m["/proc"]
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod hooks;
 mod interop;
 mod lifecycle;
 mod namespaces;
+mod orchestrators;
 mod process;
 mod rootfs;
 mod seccomp;

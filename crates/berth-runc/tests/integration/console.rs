@@ -55,3 +55,36 @@ fn terminal_without_console_socket_is_refused_for_create() {
     let _ = b.rt(&["delete", "-f", &b.id]);
     assert!(b.leftovers().is_empty(), "{:?}", b.leftovers());
 }
+
+#[test]
+fn exec_tty_via_console_socket() {
+    require_root!();
+    let mut b = Bundle::new("exectty");
+    b.start_sleeper();
+    let sock = ConsoleSocket::listen(&b.dir.join("exec-console.sock"));
+    let s = sock.path.to_string_lossy().into_owned();
+    let out = b.spawn_to_files(&[
+        "exec",
+        "-d",
+        "--tty",
+        "--console-socket",
+        &s,
+        &b.id,
+        "/probe",
+    ]);
+    out.expect_ok();
+    let (master, _) = sock
+        .recv(Duration::from_secs(20))
+        .expect("console master fd for exec");
+    let text = read_master(&master, Duration::from_secs(20), |t| {
+        t.contains("\"cgroup_limits\"")
+    });
+    let r = last_json(&text)
+        .unwrap_or_else(|| panic!("no probe report on the exec terminal: {text:?}"));
+    assert_eq!(
+        r["tty"],
+        json!({"0": true, "1": true, "2": true}),
+        "{}",
+        r["tty"]
+    );
+}

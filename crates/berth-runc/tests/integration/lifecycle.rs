@@ -303,3 +303,87 @@ fn global_log_flag_writes_log() {
     // Log content is runtime-specific; what matters is the flag is accepted and run works.
     out.expect_ok();
 }
+
+#[test]
+fn kill_all_signals_every_process() {
+    require_root!();
+    let mut b = Bundle::new("killall");
+    b.start_sleeper();
+    let pf = b.dir.join("exec.pid");
+    b.spawn_to_files(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        &pf.to_string_lossy(),
+        &b.id,
+        "/probe",
+        "sleep",
+        "600",
+    ])
+    .expect_ok();
+    let exec_pid: i32 = std::fs::read_to_string(&pf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    b.rt(&["kill", "--all", &b.id, "KILL"]).expect_ok();
+    b.wait_status("stopped");
+    wait_for("exec'd process to die", Duration::from_secs(10), || {
+        let stat = std::fs::read_to_string(format!("/proc/{exec_pid}/stat")).unwrap_or_default();
+        (stat.is_empty() || stat.contains(") Z ")).then_some(())
+    });
+}
+
+#[test]
+fn delete_of_created_container() {
+    require_root!();
+    let mut b = Bundle::new("delcreated");
+    b.args(&["/probe", "sleep", "600"]);
+    b.create().expect_ok();
+    let pid = b.pid();
+    b.rt(&["delete", "-f", &b.id]).expect_ok();
+    wait_for("init to go", Duration::from_secs(10), || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        (stat.is_empty() || stat.contains(") Z ")).then_some(())
+    });
+    assert!(b.leftovers().is_empty(), "{:?}", b.leftovers());
+}
+
+#[test]
+fn start_twice_fails() {
+    require_root!();
+    let mut b = Bundle::new("starttwice");
+    b.start_sleeper();
+    let out = b.start();
+    assert!(!out.ok(), "second start must fail: {out}");
+    assert_eq!(b.status(), "running");
+}
+
+#[test]
+fn run_with_no_pivot() {
+    require_root!();
+    let b = Bundle::new("nopivot");
+    b.write_config();
+    let bs = b.bundle.to_string_lossy().into_owned();
+    let out = b.rt(&["run", "--no-pivot", "--bundle", &bs, &b.id]);
+    out.expect_ok();
+    let r = out.json();
+    assert_eq!(r["cwd"], "/");
+    assert!(mount_at(&r, "/proc").is_some(), "{:?}", mount_points(&r));
+    let ls = {
+        let mut b2 = Bundle::new("nopivot-ls");
+        b2.args(&["/probe", "ls", "/"]);
+        b2.write_config();
+        let bs2 = b2.bundle.to_string_lossy().into_owned();
+        b2.rt(&["run", "--no-pivot", "--bundle", &bs2, &b2.id])
+            .json()
+    };
+    assert!(
+        ls["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "probe"),
+        "the root is the bundle's rootfs: {ls}"
+    );
+}

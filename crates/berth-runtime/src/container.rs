@@ -109,12 +109,20 @@ impl Runtime {
             Status::Stopped
         } else if dir.join(START_FIFO).exists() {
             Status::Created
-        } else if self.open_cgroup(&st).and_then(|cg| Ok(cg.is_frozen()?)).unwrap_or(false) {
+        } else if self
+            .open_cgroup(&st)
+            .and_then(|cg| Ok(cg.is_frozen()?))
+            .unwrap_or(false)
+        {
             Status::Paused
         } else {
             Status::Running
         };
-        Ok(Container { dir, state: st, status })
+        Ok(Container {
+            dir,
+            state: st,
+            status,
+        })
     }
 
     /// The OCI state of a container.
@@ -145,20 +153,38 @@ impl Runtime {
 
     /// Creates a container: its init is set up and waits for `start`. Returns the init's pid.
     pub fn create(&self, o: &CreateOptions) -> Result<Pid> {
+        self.create_with_console(o, None)
+    }
+
+    /// `create`, with the console socket given as a connected fd instead of a path (for `run` on
+    /// the caller's terminal).
+    fn create_with_console(&self, o: &CreateOptions, console_fd: Option<OwnedFd>) -> Result<Pid> {
         state::validate_id(&o.id)?;
-        let bundle = std::fs::canonicalize(&o.bundle).map_err(|_| RuntimeError::BundleMissing(o.bundle.clone()))?;
+        let bundle = std::fs::canonicalize(&o.bundle)
+            .map_err(|_| RuntimeError::BundleMissing(o.bundle.clone()))?;
         let spec = berth_oci::spec::load_spec(&bundle.join("config.json"))?;
-        let root_path = &spec.root().as_ref().expect("validated: root present").path();
-        let rootfs_given = if root_path.is_absolute() { root_path.to_path_buf() } else { bundle.join(root_path) };
-        let rootfs = std::fs::canonicalize(&rootfs_given).map_err(|_| RuntimeError::RootfsMissing(rootfs_given.clone()))?;
-        let process = spec
-            .process()
+        let root_path = &spec
+            .root()
             .as_ref()
-            .ok_or_else(|| RuntimeError::InvalidArgument("config.json: field `process`: is required to create a container".into()))?;
+            .expect("validated: root present")
+            .path();
+        let rootfs_given = if root_path.is_absolute() {
+            root_path.to_path_buf()
+        } else {
+            bundle.join(root_path)
+        };
+        let rootfs = std::fs::canonicalize(&rootfs_given)
+            .map_err(|_| RuntimeError::RootfsMissing(rootfs_given.clone()))?;
+        let process = spec.process().as_ref().ok_or_else(|| {
+            RuntimeError::InvalidArgument(
+                "config.json: field `process`: is required to create a container".into(),
+            )
+        })?;
         let terminal = process.terminal().unwrap_or(false);
-        if terminal && o.console_socket.is_none() {
+        if terminal && o.console_socket.is_none() && console_fd.is_none() {
             return Err(RuntimeError::InvalidArgument(
-                "process.terminal is true: a --console-socket is needed to hand over the terminal".into(),
+                "process.terminal is true: a --console-socket is needed to hand over the terminal"
+                    .into(),
             ));
         }
         if !terminal && o.console_socket.is_some() {
@@ -167,6 +193,7 @@ impl Runtime {
             ));
         }
 
+        crate::rootfs::validate_sysctls(&spec)?;
         std::fs::create_dir_all(&self.root).map_err(|e| RuntimeError::io(&self.root, e))?;
         let dir = self.dir(&o.id);
         match std::fs::create_dir(&dir) {
@@ -183,7 +210,10 @@ impl Runtime {
         };
 
         let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            Some(profile) => Some(berth_seccomp::compile_cached(profile, &self.root.join(".seccomp-cache"))?),
+            Some(profile) => Some(berth_seccomp::compile_cached(
+                profile,
+                &self.root.join(".seccomp-cache"),
+            )?),
             None => None,
         };
         let plan = Plan::from_spec(&spec)?;
@@ -201,9 +231,13 @@ impl Runtime {
         })?;
         cgroup.create()?;
         let cgroup = guard.cgroup.insert(cgroup);
-        if let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-            cgroup.apply_resources(resources)?;
-        }
+        let mut resources = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        resources.set_devices(Some(crate::devices_policy::device_rules(&spec)));
+        cgroup.apply_resources(&resources)?;
 
         let fifo_path = dir.join(START_FIFO);
         nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600))
@@ -211,7 +245,14 @@ impl Runtime {
         let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
             .map(owned_from_raw)
             .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
-        let console_socket = o.console_socket.as_deref().map(console::connect_console_socket).transpose()?;
+        let console_socket = match console_fd {
+            Some(fd) => Some(fd),
+            None => o
+                .console_socket
+                .as_deref()
+                .map(console::connect_console_socket)
+                .transpose()?,
+        };
 
         let hooks = spec.hooks().as_ref();
         let wants_hooks = hooks.is_some_and(|h| {
@@ -222,10 +263,16 @@ impl Runtime {
         });
         let late = !plan.joins.is_empty();
         if late && plan.pid_fork_needed() {
-            nix::sys::prctl::set_child_subreaper(true).map_err(|e| RuntimeError::sys("become subreaper", e))?;
+            nix::sys::prctl::set_child_subreaper(true)
+                .map_err(|e| RuntimeError::sys("become subreaper", e))?;
         }
-        let clone_flags = if late { 0 } else { (plan.new - nix::sched::CloneFlags::CLONE_NEWCGROUP).bits() as u64 };
-        let (parent_end, child_end) = sync::pair().map_err(|e| RuntimeError::Init(e.to_string()))?;
+        let clone_flags = if late {
+            0
+        } else {
+            (plan.new - nix::sched::CloneFlags::CLONE_NEWCGROUP).bits() as u64
+        };
+        let (parent_end, child_end) =
+            sync::pair().map_err(|e| RuntimeError::Init(e.to_string()))?;
 
         let child = match clone_process(clone_flags)? {
             CloneResult::Child => {
@@ -257,7 +304,11 @@ impl Runtime {
             namespaces::write_id_maps(child.as_raw(), &spec)?;
         }
         cgroup.add_process(child.as_raw())?;
-        let send = |m: &Msg| parent_end.send(m).map_err(|e| RuntimeError::Init(format!("talking to the init: {e}")));
+        let send = |m: &Msg| {
+            parent_end
+                .send(m)
+                .map_err(|e| RuntimeError::Init(format!("talking to the init: {e}")))
+        };
         send(&Msg::Go)?;
 
         let mut init_pid = child;
@@ -278,7 +329,9 @@ impl Runtime {
                 Err(_) => {
                     let status = waitpid(child, None).ok();
                     guard.children.retain(|p| *p != child);
-                    return Err(RuntimeError::Init(format!("the init exited before it was ready ({status:?})")));
+                    return Err(RuntimeError::Init(format!(
+                        "the init exited before it was ready ({status:?})"
+                    )));
                 }
             };
             match msg {
@@ -296,9 +349,13 @@ impl Runtime {
                 Msg::HooksRequest => {
                     let state_json = oci_state_json(&stored, "creating");
                     if let Some(h) = hooks {
-                        for (list, phase) in [(h.prestart(), "prestart"), (h.create_runtime(), "createRuntime")] {
+                        for (list, phase) in [
+                            (h.prestart(), "prestart"),
+                            (h.create_runtime(), "createRuntime"),
+                        ] {
                             if let Some(list) = list {
-                                if let Err(e) = hooks::run_hooks(list, state_json.as_bytes(), phase) {
+                                if let Err(e) = hooks::run_hooks(list, state_json.as_bytes(), phase)
+                                {
                                     let _ = send(&Msg::Error(e.to_string()));
                                     return Err(e.into());
                                 }
@@ -309,7 +366,11 @@ impl Runtime {
                 }
                 Msg::Ready => break,
                 Msg::Error(e) => return Err(RuntimeError::Init(e)),
-                other => return Err(RuntimeError::Init(format!("unexpected message {other:?} from the init"))),
+                other => {
+                    return Err(RuntimeError::Init(format!(
+                        "unexpected message {other:?} from the init"
+                    )))
+                }
             }
         }
         stored.pid_start_time = state::proc_stat(init_pid.as_raw())
@@ -330,16 +391,28 @@ impl Runtime {
             return Err(wrong_state(&c, "start", "created"));
         }
         let fifo_path = c.dir.join(START_FIFO);
-        let fd = nix::fcntl::open(&fifo_path, OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| match e {
-                nix::errno::Errno::ENXIO => RuntimeError::Init(format!("container {id:?}: the init is gone")),
-                e => RuntimeError::sys(format!("open {}", fifo_path.display()), e),
-            })?;
+        let fd = nix::fcntl::open(
+            &fifo_path,
+            OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            nix::errno::Errno::ENXIO => {
+                RuntimeError::Init(format!("container {id:?}: the init is gone"))
+            }
+            e => RuntimeError::sys(format!("open {}", fifo_path.display()), e),
+        })?;
         let fd = owned_from_raw(fd);
         nix::unistd::write(&fd, b"1").map_err(|e| RuntimeError::sys("signal start", e))?;
         drop(fd);
         let _ = std::fs::remove_file(&fifo_path);
-        if let Some(list) = c.state.spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
+        if let Some(list) = c
+            .state
+            .spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststart().as_ref())
+        {
             let json = oci_state_json(&c.state, "running");
             if let Err(e) = hooks::run_hooks(list, json.as_bytes(), "poststart") {
                 // The runtime spec: a failed poststart hook is logged and the lifecycle goes on.
@@ -361,7 +434,9 @@ impl Runtime {
         }
         let pidfd = pidfd_open(Pid::from_raw(c.state.pid))?;
         if !state::init_alive(&c.state) {
-            return Err(RuntimeError::NotFound(format!("{id} (its init has exited)")));
+            return Err(RuntimeError::NotFound(format!(
+                "{id} (its init has exited)"
+            )));
         }
         pidfd_send_signal(&pidfd, signal)?;
         Ok(())
@@ -397,7 +472,13 @@ impl Runtime {
             let _ = cg.kill_all(libc::SIGKILL);
             cg.destroy()?;
         }
-        if let Some(list) = c.state.spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()) {
+        if let Some(list) = c
+            .state
+            .spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().as_ref())
+        {
             let json = oci_state_json(&c.state, "stopped");
             if let Err(e) = hooks::run_hooks(list, json.as_bytes(), "poststop") {
                 eprintln!("warning: {e}");
@@ -463,7 +544,8 @@ fn wrong_state(c: &Container, op: &'static str, needed: &'static str) -> Runtime
 pub(crate) fn wait_pidfd(pidfd: &OwnedFd, timeout: Duration) -> bool {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    let ms = PollTimeout::try_from(timeout.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+    let ms = PollTimeout::try_from(timeout.as_millis().min(i32::MAX as u128) as i32)
+        .unwrap_or(PollTimeout::MAX);
     matches!(poll(&mut fds, ms), Ok(n) if n > 0)
 }
 
@@ -475,7 +557,11 @@ pub(crate) fn owned_from_raw(fd: std::os::fd::RawFd) -> OwnedFd {
 /// Resolves the bundle's rootfs path; used by tests and the CLI's `spec` checks.
 pub fn rootfs_of(bundle: &Path, spec: &Spec) -> Option<PathBuf> {
     let p = spec.root().as_ref()?.path();
-    Some(if p.is_absolute() { p.clone() } else { bundle.join(p) })
+    Some(if p.is_absolute() {
+        p.clone()
+    } else {
+        bundle.join(p)
+    })
 }
 
 impl Runtime {
@@ -485,18 +571,38 @@ impl Runtime {
         let sigset = if detach {
             None
         } else {
-            nix::sys::prctl::set_child_subreaper(true).map_err(|e| RuntimeError::sys("become subreaper", e))?;
+            nix::sys::prctl::set_child_subreaper(true)
+                .map_err(|e| RuntimeError::sys("become subreaper", e))?;
             Some(crate::signals::block_forwarded()?)
         };
-        let pid = self.create(o)?;
+        let spec_wants_tty = !detach
+            && o.console_socket.is_none()
+            && berth_oci::spec::load_spec(&o.bundle.join("config.json"))
+                .ok()
+                .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+                .unwrap_or(false);
+        let (pid, terminal) = if spec_wants_tty {
+            let (ours, theirs) = crate::terminal::console_pair()?;
+            let pid = self.create_with_console(o, Some(theirs))?;
+            match crate::terminal::receive_master(&ours) {
+                Ok(master) => (pid, Some(master)),
+                Err(e) => {
+                    let _ = self.delete(&o.id, true);
+                    return Err(e);
+                }
+            }
+        } else {
+            (self.create(o)?, None)
+        };
         if let Err(e) = self.start(&o.id) {
             let _ = self.delete(&o.id, true);
             return Err(e);
         }
         let Some(set) = sigset else { return Ok(0) };
-        let code = match pidfd_open(pid) {
-            Ok(pidfd) => crate::signals::forward_and_wait(pid, &pidfd, &set),
-            Err(e) => Err(e.into()),
+        let code = match (pidfd_open(pid), terminal) {
+            (Ok(pidfd), Some(master)) => crate::terminal::relay(master, pid, &pidfd, &set),
+            (Ok(pidfd), None) => crate::signals::forward_and_wait(pid, &pidfd, &set),
+            (Err(e), _) => Err(e.into()),
         };
         let deleted = self.delete(&o.id, true);
         let code = code?;

@@ -55,7 +55,10 @@ impl InitArgs<'_> {
             plan: self.plan,
             channel: self.channel,
             start_fifo: self.start_fifo,
-            console_socket: self.console_socket.as_ref().and_then(|f| f.try_clone().ok()),
+            console_socket: self
+                .console_socket
+                .as_ref()
+                .and_then(|f| f.try_clone().ok()),
             seccomp: self.seccomp,
             preserve_fds: self.preserve_fds,
             no_pivot: self.no_pivot,
@@ -73,12 +76,15 @@ fn sync_err(step: &str, e: crate::sync::SyncError) -> RuntimeError {
 /// Enters the namespaces: waits for the parent, joins by path, creates late ones, forks into a pid
 /// namespace when needed. Returns in the process that becomes the container's init.
 pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Result<()> {
-    channel.expect(Msg::Go, "go").map_err(|e| sync_err("waiting for the parent", e))?;
+    channel
+        .expect(Msg::Go, "go")
+        .map_err(|e| sync_err("waiting for the parent", e))?;
     if !late {
         return Ok(());
     }
     let join = |j: &crate::namespaces::Join| {
-        setns(&j.fd, j.flag).map_err(|e| RuntimeError::sys(format!("join namespace {}", j.path.display()), e))
+        setns(&j.fd, j.flag)
+            .map_err(|e| RuntimeError::sys(format!("join namespace {}", j.path.display()), e))
     };
     // The mount namespace is joined last, after the pid fork: until then /proc/self must still be
     // the runtime's own /proc (clone_process reads it).
@@ -87,9 +93,14 @@ pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Re
         join(j)?;
     }
     if plan.new_user() {
-        unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| RuntimeError::sys("unshare user namespace", e))?;
-        channel.send(&Msg::MapsRequest).map_err(|e| sync_err("asking for id maps", e))?;
-        channel.expect(Msg::Go, "go").map_err(|e| sync_err("waiting for id maps", e))?;
+        unshare(CloneFlags::CLONE_NEWUSER)
+            .map_err(|e| RuntimeError::sys("unshare user namespace", e))?;
+        channel
+            .send(&Msg::MapsRequest)
+            .map_err(|e| sync_err("asking for id maps", e))?;
+        channel
+            .expect(Msg::Go, "go")
+            .map_err(|e| sync_err("waiting for id maps", e))?;
     }
     let rest = plan.new & !(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWCGROUP);
     if !rest.is_empty() {
@@ -116,7 +127,8 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
         .map_err(|e| RuntimeError::sys("reset signal mask", e))?;
     enter_namespaces(args.plan, args.channel, args.late_namespaces)?;
     if args.plan.new.contains(CloneFlags::CLONE_NEWCGROUP) {
-        unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| RuntimeError::sys("unshare cgroup namespace", e))?;
+        unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| RuntimeError::sys("unshare cgroup namespace", e))?;
     }
     let spec = args.spec;
     let process = spec
@@ -140,16 +152,30 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
         rootfs::prepare_rootfs(spec, args.rootfs, &opts)?;
     }
     let state_json = if args.wants_hooks {
-        args.channel.send(&Msg::HooksRequest).map_err(|e| sync_err("asking for hooks", e))?;
-        match args.channel.recv().map_err(|e| sync_err("waiting for hooks", e))? {
+        args.channel
+            .send(&Msg::HooksRequest)
+            .map_err(|e| sync_err("asking for hooks", e))?;
+        match args
+            .channel
+            .recv()
+            .map_err(|e| sync_err("waiting for hooks", e))?
+        {
             Msg::HooksDone(state) => state,
             Msg::Error(e) => return Err(RuntimeError::Init(e)),
-            other => return Err(RuntimeError::Init(format!("unexpected {other:?} while waiting for hooks"))),
+            other => {
+                return Err(RuntimeError::Init(format!(
+                    "unexpected {other:?} while waiting for hooks"
+                )))
+            }
         }
     } else {
         String::new()
     };
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.create_container().as_ref()) {
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.create_container().as_ref())
+    {
         hooks::run_hooks(h, state_json.as_bytes(), "createContainer")?;
     }
     if args.plan.has_mount_ns() {
@@ -158,7 +184,10 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
         nix::unistd::chroot(args.rootfs).map_err(|e| RuntimeError::sys("chroot", e))?;
     }
     if let Some(socket) = args.console_socket {
-        let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+        let size = process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16));
         console::setup_console(socket, size)?;
     }
     if args.plan.has_mount_ns() {
@@ -174,16 +203,25 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     let argv = to_cstrings(process.args().as_deref().unwrap_or_default())?;
     let envp = to_cstrings(process.env().as_deref().unwrap_or_default())?;
 
-    nix::sys::prctl::set_pdeathsig(None).map_err(|e| RuntimeError::sys("clear parent-death signal", e))?;
-    args.channel.send(&Msg::Ready).map_err(|e| sync_err("reporting ready", e))?;
+    nix::sys::prctl::set_pdeathsig(None)
+        .map_err(|e| RuntimeError::sys("clear parent-death signal", e))?;
+    args.channel
+        .send(&Msg::Ready)
+        .map_err(|e| sync_err("reporting ready", e))?;
     if let Some(fifo) = args.start_fifo {
         wait_for_start(fifo)?;
     }
-    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
+    if let Some(h) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_ref())
+    {
         hooks::run_hooks(h, state_json.as_bytes(), "startContainer")?;
     }
     pass_fds(args.preserve_fds)?;
-    Err(RuntimeError::Init(security::exec(&program, &argv, &envp).to_string()))
+    Err(RuntimeError::Init(
+        security::exec(&program, &argv, &envp).to_string(),
+    ))
 }
 
 /// Applies the process's identity and limits, in the order the kernel's rules require.
@@ -215,7 +253,8 @@ pub(crate) fn prepare_process(spec: &Spec, seccomp: Option<&CompiledFilter>) -> 
         security::drop_bounding_set(caps)?;
     }
     security::switch_user(process.user(), setgroups_allowed(spec))?;
-    nix::unistd::chdir(process.cwd()).map_err(|e| RuntimeError::sys(format!("chdir to cwd {}", process.cwd().display()), e))?;
+    nix::unistd::chdir(process.cwd())
+        .map_err(|e| RuntimeError::sys(format!("chdir to cwd {}", process.cwd().display()), e))?;
     match process.capabilities() {
         Some(caps) => security::apply_capabilities(caps)?,
         None => security::apply_capabilities(&empty_caps())?,
@@ -253,7 +292,10 @@ fn env_path(env: Option<&[String]>) -> Option<&str> {
 fn to_cstrings(items: &[String]) -> Result<Vec<CString>> {
     items
         .iter()
-        .map(|s| CString::new(s.as_bytes()).map_err(|_| RuntimeError::InvalidArgument(format!("{s:?} contains a NUL byte"))))
+        .map(|s| {
+            CString::new(s.as_bytes())
+                .map_err(|_| RuntimeError::InvalidArgument(format!("{s:?} contains a NUL byte")))
+        })
         .collect()
 }
 
@@ -263,7 +305,11 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
     loop {
         match nix::unistd::read(fifo.as_raw_fd(), &mut byte) {
             Ok(1) => return Ok(()),
-            Ok(_) => return Err(RuntimeError::Init("start fifo closed without a start".into())),
+            Ok(_) => {
+                return Err(RuntimeError::Init(
+                    "start fifo closed without a start".into(),
+                ))
+            }
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(RuntimeError::sys("wait for start", e)),
         }
@@ -274,7 +320,11 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
 pub(crate) fn pass_fds(preserve_fds: u32) -> Result<()> {
     for fd in 3..3 + preserve_fds as i32 {
         // A preserved fd may carry CLOEXEC from its creator; it must survive the exec.
-        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
+        let _ = nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        );
     }
-    berth_sys::fd::cloexec_from(3 + preserve_fds).map_err(|e| RuntimeError::sys("close inherited fds", e))
+    berth_sys::fd::cloexec_from(3 + preserve_fds)
+        .map_err(|e| RuntimeError::sys("close inherited fds", e))
 }

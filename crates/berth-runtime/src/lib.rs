@@ -8,6 +8,7 @@
 
 pub mod console;
 pub mod container;
+pub mod devices_policy;
 pub mod error;
 pub mod exec;
 pub mod features;
@@ -19,6 +20,7 @@ pub mod security;
 pub mod signals;
 pub mod state;
 pub mod sync;
+pub mod terminal;
 
 pub use container::{CreateOptions, Runtime};
 pub use error::{Result, RuntimeError};

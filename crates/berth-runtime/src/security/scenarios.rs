@@ -155,9 +155,12 @@ fn child_ambient_not_inheritable() {
     )
     .unwrap();
     drop_bounding_set(&caps).unwrap();
-    let msg = apply_capabilities(&caps).unwrap_err().to_string();
-    assert!(msg.contains("CAP_KILL") && msg.contains("ambient"), "{msg}");
-    println!("AMBIENT-ERROR {msg}");
+    apply_capabilities(&caps).unwrap();
+    assert_eq!(
+        status_field(&thread_status(), "CapAmb"),
+        Some("0000000000000000")
+    );
+    println!("AMBIENT-SKIPPED");
 }
 
 /// Docker's default capability set.
@@ -275,9 +278,9 @@ fn no_new_privs_is_set() {
 }
 
 #[test]
-fn ambient_without_inheritable_is_an_error_naming_the_cap() {
+fn ambient_without_inheritable_is_skipped() {
     if let Some(out) = run("ambient", "ambient_not_inheritable") {
-        assert!(out.contains("AMBIENT-ERROR"), "{out}");
+        assert!(out.contains("AMBIENT-SKIPPED"), "{out}");
     }
 }
 

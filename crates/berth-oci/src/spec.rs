@@ -51,7 +51,11 @@ pub fn parse_spec(json: &[u8], path: &Path) -> Result<Spec, SpecError> {
         let field = e.path().to_string();
         SpecError::Parse {
             path: path.to_path_buf(),
-            field: if field == "." { "(document)".into() } else { field },
+            field: if field == "." {
+                "(document)".into()
+            } else {
+                field
+            },
             reason: e.into_inner().to_string(),
         }
     })
@@ -87,7 +91,10 @@ pub fn validate_spec(spec: &Spec) -> Result<(), SpecError> {
     }
     if let Some(process) = spec.process() {
         if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-            return Err(invalid("process.args", "must name at least the program to run"));
+            return Err(invalid(
+                "process.args",
+                "must name at least the program to run",
+            ));
         }
         if !process.cwd().is_absolute() {
             return Err(invalid(
@@ -99,10 +106,16 @@ pub fn validate_spec(spec: &Spec) -> Result<(), SpecError> {
             let mut seen = HashSet::new();
             for (i, r) in rlimits.iter().enumerate() {
                 if !seen.insert(format!("{:?}", r.typ())) {
-                    return Err(invalid(format!("process.rlimits[{i}].type"), format!("{:?} is given twice", r.typ())));
+                    return Err(invalid(
+                        format!("process.rlimits[{i}].type"),
+                        format!("{:?} is given twice", r.typ()),
+                    ));
                 }
                 if r.soft() > r.hard() {
-                    return Err(invalid(format!("process.rlimits[{i}]"), "soft limit is above the hard limit"));
+                    return Err(invalid(
+                        format!("process.rlimits[{i}]"),
+                        "soft limit is above the hard limit",
+                    ));
                 }
             }
         }
@@ -129,7 +142,10 @@ pub fn validate_spec(spec: &Spec) -> Result<(), SpecError> {
             }
             if let Some(p) = ns.path() {
                 if !p.is_absolute() {
-                    return Err(invalid(format!("linux.namespaces[{i}].path"), "must be an absolute path"));
+                    return Err(invalid(
+                        format!("linux.namespaces[{i}].path"),
+                        "must be an absolute path",
+                    ));
                 }
             }
             if ns.typ() == LinuxNamespaceType::User && ns.path().is_none() {
@@ -139,20 +155,35 @@ pub fn validate_spec(spec: &Spec) -> Result<(), SpecError> {
         let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
         if has_maps && !seen.contains(&LinuxNamespaceType::User) {
-            return Err(invalid("linux.uidMappings", "mappings are given but there is no user namespace"));
+            return Err(invalid(
+                "linux.uidMappings",
+                "mappings are given but there is no user namespace",
+            ));
         }
         if has_user && !has_maps {
-            return Err(invalid("linux.uidMappings", "a new user namespace needs uid and gid mappings"));
+            return Err(invalid(
+                "linux.uidMappings",
+                "a new user namespace needs uid and gid mappings",
+            ));
         }
         if let Some(cg) = linux.cgroups_path() {
-            if cg.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-                return Err(invalid("linux.cgroupsPath", format!("{cg:?} must not contain '..'")));
+            if cg
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(invalid(
+                    "linux.cgroupsPath",
+                    format!("{cg:?} must not contain '..'"),
+                ));
             }
         }
         if !seen.contains(&LinuxNamespaceType::Uts)
             && spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
         {
-            return Err(invalid("hostname", "setting a hostname needs a new UTS namespace"));
+            return Err(invalid(
+                "hostname",
+                "setting a hostname needs a new UTS namespace",
+            ));
         }
     }
     Ok(())
@@ -186,15 +217,21 @@ mod tests {
 
     #[test]
     fn rejects_other_major_versions() {
-        let err = parse(&MINIMAL.replace("1.2.0", "2.0.0")).unwrap_err().to_string();
+        let err = parse(&MINIMAL.replace("1.2.0", "2.0.0"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ociVersion"), "{err}");
     }
 
     #[test]
     fn rejects_relative_cwd_and_empty_args() {
-        let err = parse(&MINIMAL.replace(r#""cwd":"/""#, r#""cwd":"tmp""#)).unwrap_err().to_string();
+        let err = parse(&MINIMAL.replace(r#""cwd":"/""#, r#""cwd":"tmp""#))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("process.cwd"), "{err}");
-        let err = parse(&MINIMAL.replace(r#"["/bin/true"]"#, "[]")).unwrap_err().to_string();
+        let err = parse(&MINIMAL.replace(r#"["/bin/true"]"#, "[]"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("process.args"), "{err}");
     }
 

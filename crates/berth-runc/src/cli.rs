@@ -5,7 +5,11 @@ use std::path::PathBuf;
 
 /// A runc-compatible OCI runtime.
 #[derive(Debug, Parser)]
-#[command(name = "berth-runc", version, about = "berth-runc: an OCI runtime with runc's command line")]
+#[command(
+    name = "berth-runc",
+    version,
+    about = "berth-runc: an OCI runtime with runc's command line"
+)]
 pub struct Cli {
     /// Directory for container state.
     #[arg(long, global = true, default_value = "/run/berth-runc")]

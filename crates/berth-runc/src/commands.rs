@@ -37,7 +37,11 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Exec(a) => exec(&rt, a),
-        Command::Ps { format, id, ps_args } => ps(&rt, format, id, ps_args),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(&rt, format, id, ps_args),
         Command::Pause { id } => {
             rt.pause(id)?;
             Ok(0)
@@ -46,7 +50,11 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             rt.resume(id)?;
             Ok(0)
         }
-        Command::Events { stats, interval, id } => events(&rt, *stats, interval, id),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events(&rt, *stats, interval, id),
         Command::Features => {
             print_json(&berth_runtime::features::features())?;
             Ok(0)
@@ -58,7 +66,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
                 bail!("File {} exists. Remove it first", path.display());
             }
             let spec = crate::default_spec::default_spec(rootless);
-            std::fs::write(&path, serde_json::to_vec_pretty(&spec)?).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, serde_json::to_vec_pretty(&spec)?)
+                .with_context(|| format!("writing {}", path.display()))?;
             Ok(0)
         }
         Command::List { format, quiet } => list(&rt, format, *quiet),
@@ -87,10 +96,12 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
 /// Builds the exec'd process: from `--process`, or the container's own process with the flags applied.
 fn exec_process(rt: &Runtime, a: &ExecArgs) -> Result<Process> {
     if let Some(path) = &a.process {
-        let data = std::fs::read(path).with_context(|| format!("reading process file {}", path.display()))?;
+        let data = std::fs::read(path)
+            .with_context(|| format!("reading process file {}", path.display()))?;
         let de = &mut serde_json::Deserializer::from_slice(&data);
-        return serde_path_to_error::deserialize(de)
-            .map_err(|e| anyhow::anyhow!("{}: field `{}`: {}", path.display(), e.path(), e.inner()));
+        return serde_path_to_error::deserialize(de).map_err(|e| {
+            anyhow::anyhow!("{}: field `{}`: {}", path.display(), e.path(), e.inner())
+        });
     }
     if a.command.is_empty() {
         bail!("exec needs a command to run (or --process)");
@@ -120,7 +131,11 @@ fn exec_process(rt: &Runtime, a: &ExecArgs) -> Result<Process> {
     if let Some(user) = &a.user {
         let (uid, gid) = match user.split_once(':') {
             Some((u, g)) => (u.parse::<u32>()?, Some(g.parse::<u32>()?)),
-            None => (user.parse::<u32>().with_context(|| format!("--user {user:?}: expected uid[:gid]"))?, None),
+            None => (
+                user.parse::<u32>()
+                    .with_context(|| format!("--user {user:?}: expected uid[:gid]"))?,
+                None,
+            ),
         };
         let mut u = p.user().clone();
         u.set_uid(uid);
@@ -140,7 +155,8 @@ fn exec_process(rt: &Runtime, a: &ExecArgs) -> Result<Process> {
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &a.cap {
-            let cap = Capability::from_str(name).map_err(|_| anyhow::anyhow!("unknown capability {name:?}"))?;
+            let cap = Capability::from_str(name)
+                .map_err(|_| anyhow::anyhow!("unknown capability {name:?}"))?;
             let add = |s: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = s.clone().unwrap_or_default();
                 s.insert(cap);
@@ -177,8 +193,15 @@ fn ps(rt: &Runtime, format: &str, id: &str, ps_args: &[String]) -> Result<i32> {
     match format {
         "json" => print_json(&pids)?,
         "table" => {
-            let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
-            let out = std::process::Command::new("ps").args(&args).output().context("running ps")?;
+            let args: Vec<String> = if ps_args.is_empty() {
+                vec!["-ef".into()]
+            } else {
+                ps_args.to_vec()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .context("running ps")?;
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
             let header = lines.next().unwrap_or_default();
@@ -189,7 +212,10 @@ fn ps(rt: &Runtime, format: &str, id: &str, ps_args: &[String]) -> Result<i32> {
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{header}")?;
             for line in lines {
-                let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
+                let pid = line
+                    .split_whitespace()
+                    .nth(pid_col)
+                    .and_then(|p| p.parse::<i32>().ok());
                 if pid.is_some_and(|p| pids.contains(&p)) {
                     writeln!(stdout, "{line}")?;
                 }
@@ -201,8 +227,13 @@ fn ps(rt: &Runtime, format: &str, id: &str, ps_args: &[String]) -> Result<i32> {
 }
 
 fn parse_interval(s: &str) -> Result<Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
-    let n: f64 = num.parse().with_context(|| format!("invalid interval {s:?}"))?;
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("invalid interval {s:?}"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
@@ -249,7 +280,11 @@ fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32> {
             writeln!(out)?;
         }
         "table" => {
-            writeln!(out, "{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED")?;
+            writeln!(
+                out,
+                "{:<12} {:<8} {:<10} {:<40} {:<31} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            )?;
             for s in &all {
                 writeln!(
                     out,

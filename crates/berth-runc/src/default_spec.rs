@@ -58,9 +58,18 @@ pub fn default_spec(rootless: bool) -> Value {
         let linux = &mut spec["linux"];
         linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-        linux["namespaces"].as_array_mut().expect("literal array").push(json!({"type": "user"}));
-        linux["namespaces"].as_array_mut().expect("literal array").retain(|n| n["type"] != "network");
-        linux.as_object_mut().expect("literal object").remove("resources");
+        linux["namespaces"]
+            .as_array_mut()
+            .expect("literal array")
+            .push(json!({"type": "user"}));
+        linux["namespaces"]
+            .as_array_mut()
+            .expect("literal array")
+            .retain(|n| n["type"] != "network");
+        linux
+            .as_object_mut()
+            .expect("literal object")
+            .remove("resources");
         // Without a mapped host root, sysfs and cgroupfs cannot be mounted: bind them read-only.
         let mounts = spec["mounts"].as_array_mut().expect("literal array");
         mounts.retain(|m| m["type"] != "cgroup");
@@ -69,7 +78,13 @@ pub fn default_spec(rootless: bool) -> Value {
                         "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
         }
         for m in mounts.iter_mut().filter(|m| m["type"] == "devpts") {
-            m["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+            m["options"] = json!([
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620"
+            ]);
         }
     }
     spec
@@ -83,7 +98,8 @@ mod tests {
     fn default_spec_is_valid() {
         for rootless in [false, true] {
             let json = serde_json::to_vec(&default_spec(rootless)).unwrap();
-            let spec = berth_oci::spec::parse_spec(&json, std::path::Path::new("config.json")).unwrap();
+            let spec =
+                berth_oci::spec::parse_spec(&json, std::path::Path::new("config.json")).unwrap();
             berth_oci::spec::validate_spec(&spec).unwrap();
         }
     }

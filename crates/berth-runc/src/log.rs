@@ -14,11 +14,17 @@ impl Logger {
     /// Opens the log file (append) if one is given; a log file that cannot be opened is ignored
     /// after a warning on stderr, so that the command itself still runs.
     pub fn new(path: Option<&Path>, format: &str, _debug: bool) -> Logger {
-        let file = path.and_then(|p| match std::fs::OpenOptions::new().create(true).append(true).open(p) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                eprintln!("berth-runc: cannot open log file {}: {e}", p.display());
-                None
+        let file = path.and_then(|p| {
+            match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+            {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    eprintln!("berth-runc: cannot open log file {}: {e}", p.display());
+                    None
+                }
             }
         });
         Logger {

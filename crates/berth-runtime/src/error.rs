@@ -83,9 +83,9 @@ impl Classify for RuntimeError {
             RuntimeError::InvalidId(_)
             | RuntimeError::InvalidArgument(_)
             | RuntimeError::UnknownSignal(_) => ErrorClass::InvalidArgument,
-            RuntimeError::NotFound(_) | RuntimeError::BundleMissing(_) | RuntimeError::RootfsMissing(_) => {
-                ErrorClass::NotFound
-            }
+            RuntimeError::NotFound(_)
+            | RuntimeError::BundleMissing(_)
+            | RuntimeError::RootfsMissing(_) => ErrorClass::NotFound,
             RuntimeError::AlreadyExists(_) => ErrorClass::AlreadyExists,
             RuntimeError::WrongState { .. } => ErrorClass::Conflict,
             RuntimeError::Spec(e) => e.class(),

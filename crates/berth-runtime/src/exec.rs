@@ -47,13 +47,20 @@ fn namespaces_of(pid: i32) -> Result<Vec<Join>> {
     for flag in order {
         let name = crate::namespaces::proc_name(flag);
         let theirs = format!("/proc/{pid}/ns/{name}");
-        let (Ok(mine), Ok(their_meta)) = (std::fs::metadata(format!("/proc/self/ns/{name}")), std::fs::metadata(&theirs)) else {
+        let (Ok(mine), Ok(their_meta)) = (
+            std::fs::metadata(format!("/proc/self/ns/{name}")),
+            std::fs::metadata(&theirs),
+        ) else {
             continue; // a kernel without this namespace type
         };
         if mine.ino() != their_meta.ino() || mine.dev() != their_meta.dev() {
-            let fd = nix::fcntl::open(theirs.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-                .map(owned_from_raw)
-                .map_err(|e| RuntimeError::sys(format!("open {theirs}"), e))?;
+            let fd = nix::fcntl::open(
+                theirs.as_str(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map(owned_from_raw)
+            .map_err(|e| RuntimeError::sys(format!("open {theirs}"), e))?;
             joins.push(Join {
                 flag,
                 fd,
@@ -88,12 +95,18 @@ impl Runtime {
         }
         let init_pidfd = pidfd_open(Pid::from_raw(c.state.pid))?;
         if !state::init_alive(&c.state) {
-            return Err(RuntimeError::NotFound(format!("{} (its init has exited)", o.id)));
+            return Err(RuntimeError::NotFound(format!(
+                "{} (its init has exited)",
+                o.id
+            )));
         }
         let mut spec = c.state.spec.clone();
         spec.set_process(Some(o.process.clone()));
         let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-            Some(profile) => Some(berth_seccomp::compile_cached(profile, &self.root.join(".seccomp-cache"))?),
+            Some(profile) => Some(berth_seccomp::compile_cached(
+                profile,
+                &self.root.join(".seccomp-cache"),
+            )?),
             None => None,
         };
         let joins = namespaces_of(c.state.pid)?;
@@ -104,16 +117,36 @@ impl Runtime {
             joins,
         };
         let cgroup = self.cgroup_of(&o.id)?;
-        let console_socket = o.console_socket.as_deref().map(console::connect_console_socket).transpose()?;
-        nix::sys::prctl::set_child_subreaper(true).map_err(|e| RuntimeError::sys("become subreaper", e))?;
-        let sigset = if o.detach { None } else { Some(signals::block_forwarded()?) };
-        let (parent_end, child_end) = sync::pair().map_err(|e| RuntimeError::Init(e.to_string()))?;
+        let console_socket = o
+            .console_socket
+            .as_deref()
+            .map(console::connect_console_socket)
+            .transpose()?;
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| RuntimeError::sys("become subreaper", e))?;
+        let sigset = if o.detach {
+            None
+        } else {
+            Some(signals::block_forwarded()?)
+        };
+        let (parent_end, child_end) =
+            sync::pair().map_err(|e| RuntimeError::Init(e.to_string()))?;
 
         let child = match clone_process(0)? {
             CloneResult::Child => {
                 drop(parent_end);
                 let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
-                let err = exec_child(&plan, &child_end, &spec, &c.state.rootfs, joins_mount, console_socket, seccomp.as_ref(), o.preserve_fds, terminal);
+                let err = exec_child(
+                    &plan,
+                    &child_end,
+                    &spec,
+                    &c.state.rootfs,
+                    joins_mount,
+                    console_socket,
+                    seccomp.as_ref(),
+                    o.preserve_fds,
+                    terminal,
+                );
                 let _ = child_end.send(&Msg::Error(err.to_string()));
                 berth_sys::process::exit_now(1);
             }
@@ -142,19 +175,34 @@ impl Runtime {
                     let _ = waitpid(child, None);
                 }
                 Ok(Msg::Error(e)) => return Err(fail(RuntimeError::Init(e), &[child])),
-                other => return Err(fail(RuntimeError::Init(format!("exec: unexpected {other:?}")), &[child])),
+                other => {
+                    return Err(fail(
+                        RuntimeError::Init(format!("exec: unexpected {other:?}")),
+                        &[child],
+                    ))
+                }
             }
         }
         // Ready, then the socket closes on a successful execve (it is close-on-exec) or an error comes.
         match parent_end.recv() {
             Ok(Msg::Ready) => {}
             Ok(Msg::Error(e)) => return Err(fail(RuntimeError::Init(e), &[pid])),
-            other => return Err(fail(RuntimeError::Init(format!("exec: unexpected {other:?}")), &[pid])),
+            other => {
+                return Err(fail(
+                    RuntimeError::Init(format!("exec: unexpected {other:?}")),
+                    &[pid],
+                ))
+            }
         }
         match parent_end.recv() {
             Err(sync::SyncError::Closed) => {}
             Ok(Msg::Error(e)) => return Err(fail(RuntimeError::Init(e), &[pid])),
-            other => return Err(fail(RuntimeError::Init(format!("exec: unexpected {other:?}")), &[pid])),
+            other => {
+                return Err(fail(
+                    RuntimeError::Init(format!("exec: unexpected {other:?}")),
+                    &[pid],
+                ))
+            }
         }
         if let Some(pid_file) = &o.pid_file {
             state::write_atomic(pid_file, pid.as_raw().to_string().as_bytes())?;
@@ -180,15 +228,22 @@ fn exec_child(
     terminal: bool,
 ) -> RuntimeError {
     let run = || -> Result<std::convert::Infallible> {
-        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None)
-            .map_err(|e| RuntimeError::sys("reset signal mask", e))?;
+        nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+            Some(&nix::sys::signal::SigSet::empty()),
+            None,
+        )
+        .map_err(|e| RuntimeError::sys("reset signal mask", e))?;
         init::enter_namespaces(plan, channel, true)?;
         if !joins_mount {
             nix::unistd::chroot(rootfs).map_err(|e| RuntimeError::sys("chroot", e))?;
         }
         if let Some(socket) = console_socket {
             let process = spec.process().as_ref().expect("set by exec");
-            let size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+            let size = process
+                .console_size()
+                .as_ref()
+                .map(|b| (b.height() as u16, b.width() as u16));
             console::setup_console(socket, size)?;
         } else if terminal {
             unreachable!("checked by the parent");
@@ -196,19 +251,32 @@ fn exec_child(
         init::prepare_process(spec, seccomp)?;
         let process = spec.process().as_ref().expect("set by exec");
         let args = process.args().as_deref().unwrap_or_default();
-        let first = args.first().ok_or_else(|| RuntimeError::InvalidArgument("exec needs a command".into()))?;
-        let env_path = process.env().as_deref().and_then(|e| e.iter().find_map(|v| v.strip_prefix("PATH=")));
+        let first = args
+            .first()
+            .ok_or_else(|| RuntimeError::InvalidArgument("exec needs a command".into()))?;
+        let env_path = process
+            .env()
+            .as_deref()
+            .and_then(|e| e.iter().find_map(|v| v.strip_prefix("PATH=")));
         let program = security::resolve_executable(first, env_path, process.cwd())?;
         let to_c = |v: &[String]| -> Result<Vec<std::ffi::CString>> {
             v.iter()
-                .map(|s| std::ffi::CString::new(s.as_bytes()).map_err(|_| RuntimeError::InvalidArgument(format!("{s:?} contains a NUL byte"))))
+                .map(|s| {
+                    std::ffi::CString::new(s.as_bytes()).map_err(|_| {
+                        RuntimeError::InvalidArgument(format!("{s:?} contains a NUL byte"))
+                    })
+                })
                 .collect()
         };
         let argv = to_c(args)?;
         let envp = to_c(process.env().as_deref().unwrap_or_default())?;
-        channel.send(&Msg::Ready).map_err(|e| RuntimeError::Init(e.to_string()))?;
+        channel
+            .send(&Msg::Ready)
+            .map_err(|e| RuntimeError::Init(e.to_string()))?;
         init::pass_fds(preserve_fds)?;
-        Err(RuntimeError::Init(security::exec(&program, &argv, &envp).to_string()))
+        Err(RuntimeError::Init(
+            security::exec(&program, &argv, &envp).to_string(),
+        ))
     };
     match run() {
         Ok(never) => match never {},

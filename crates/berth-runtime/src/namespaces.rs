@@ -59,14 +59,22 @@ impl Plan {
             new: CloneFlags::empty(),
             joins: Vec::new(),
         };
-        let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+        let namespaces = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default();
         for ns in namespaces {
             let flag = flag_of(ns.typ());
             match ns.path() {
                 None => plan.new |= flag,
                 Some(path) => {
-                    let fd = std::fs::File::open(path)
-                        .map_err(|e| RuntimeError::InvalidArgument(format!("namespace path {}: {e}", path.display())))?;
+                    let fd = std::fs::File::open(path).map_err(|e| {
+                        RuntimeError::InvalidArgument(format!(
+                            "namespace path {}: {e}",
+                            path.display()
+                        ))
+                    })?;
                     plan.joins.push(Join {
                         flag,
                         fd: fd.into(),
@@ -75,7 +83,8 @@ impl Plan {
                 }
             }
         }
-        plan.joins.sort_by_key(|j| j.flag != CloneFlags::CLONE_NEWUSER);
+        plan.joins
+            .sort_by_key(|j| j.flag != CloneFlags::CLONE_NEWUSER);
         Ok(plan)
     }
 
@@ -86,12 +95,15 @@ impl Plan {
 
     /// Whether the container has a mount namespace other than the runtime's.
     pub fn has_mount_ns(&self) -> bool {
-        self.new.contains(CloneFlags::CLONE_NEWNS) || self.joins.iter().any(|j| j.flag == CloneFlags::CLONE_NEWNS)
+        self.new.contains(CloneFlags::CLONE_NEWNS)
+            || self.joins.iter().any(|j| j.flag == CloneFlags::CLONE_NEWNS)
     }
 
     /// Whether the init needs an extra fork to land in its pid namespace.
     pub fn pid_fork_needed(&self) -> bool {
-        self.joins.iter().any(|j| j.flag == CloneFlags::CLONE_NEWPID)
+        self.joins
+            .iter()
+            .any(|j| j.flag == CloneFlags::CLONE_NEWPID)
             || (!self.joins.is_empty() && self.new.contains(CloneFlags::CLONE_NEWPID))
     }
 }

@@ -18,10 +18,18 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         return Err(RuntimeError::UnknownSignal(s.to_string()));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     if let Some(rt) = name.strip_prefix("SIGRTMIN") {
         let base = libc::SIGRTMIN();
-        let off = if rt.is_empty() { Some(0) } else { rt.strip_prefix('+').and_then(|n| n.parse::<i32>().ok()) };
+        let off = if rt.is_empty() {
+            Some(0)
+        } else {
+            rt.strip_prefix('+').and_then(|n| n.parse::<i32>().ok())
+        };
         if let Some(off) = off.filter(|o| base + o <= libc::SIGRTMAX()) {
             return Ok(base + off);
         }
@@ -34,7 +42,14 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 /// The signals `run` and `exec` pass on to the container instead of acting on them.
 pub fn forwarded_signals() -> SigSet {
     let mut set = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
         set.remove(s);
     }
     set
@@ -61,7 +76,8 @@ pub fn exit_code(status: WaitStatus) -> Option<i32> {
 /// Waits for `pid` (a child of this process, or reparented to it as subreaper), forwarding every
 /// blocked signal to it through `pidfd`, and reaping any other child that exits meanwhile.
 pub fn forward_and_wait(pid: Pid, pidfd: &OwnedFd, set: &SigSet) -> Result<i32> {
-    let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC).map_err(|e| RuntimeError::sys("signalfd", e))?;
+    let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| RuntimeError::sys("signalfd", e))?;
     loop {
         // Reap first: the process may have exited before we got here.
         loop {
@@ -86,7 +102,10 @@ pub fn forward_and_wait(pid: Pid, pidfd: &OwnedFd, set: &SigSet) -> Result<i32> 
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(RuntimeError::sys("poll", e)),
         }
-        if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+        if fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
+        {
             if let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;
                 if sig != libc::SIGCHLD {

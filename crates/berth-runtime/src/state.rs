@@ -76,7 +76,11 @@ impl StoredState {
         OciState {
             oci_version: self.spec.version().clone(),
             id: self.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status: status.as_str().to_string(),
             bundle: self.bundle.clone(),
             rootfs: self.rootfs.clone(),
@@ -187,7 +191,9 @@ pub fn proc_stat(pid: i32) -> Option<ProcStat> {
 /// Whether the init recorded in `state` still runs (not exited, not a zombie, same start time).
 pub fn init_alive(state: &StoredState) -> bool {
     state.pid > 0
-        && proc_stat(state.pid).is_some_and(|s| s.start_time == state.pid_start_time && s.state != 'Z' && s.state != 'X')
+        && proc_stat(state.pid).is_some_and(|s| {
+            s.start_time == state.pid_start_time && s.state != 'Z' && s.state != 'X'
+        })
 }
 
 /// The current time as RFC 3339 with nanoseconds, in UTC.

@@ -358,12 +358,17 @@ fn linux_devices_adds_a_device() {
 fn device_cgroup_denies_unlisted_device() {
     require_root!();
     let mut b = Bundle::new("devdeny");
-    // The device node exists but the cgroup rules (deny all + defaults) do not allow 1:7 here.
-    // A loop block device: without the cgroup check opening it gives ENXIO/ENOENT-ish errors
-    // or succeeds; the device cgroup answers EPERM before the driver is asked.
-    b.config["linux"]["devices"] = json!([{"path": "/dev/berth-denied", "type": "b", "major": 7, "minor": 0, "fileMode": 0o666}]);
+    // A loop block device node shipped in the rootfs itself (not in linux.devices): only the
+    // devices cgroup stands between the container and the device; it answers EPERM on open.
+    nix::sys::stat::mknod(
+        &b.rootfs().join("berth-denied"),
+        nix::sys::stat::SFlag::S_IFBLK,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(7, 0),
+    )
+    .expect("mknod in the rootfs");
     b.config["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
-    let w = probe_cmd(&mut b, &["open", "/dev/berth-denied", "r"]);
+    let w = probe_cmd(&mut b, &["open", "/berth-denied", "r"]);
     assert_eq!(
         w["error"], "EPERM",
         "opening a device the cgroup denies: {w}"

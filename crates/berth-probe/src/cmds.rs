@@ -310,3 +310,83 @@ pub fn fill(path: &str, kib: usize) -> Result<Json, Errno> {
     f.sync_all().map_err(|e| io_errno(&e))?;
     Ok(Json::obj().with("kib", i64::try_from(kib).unwrap_or(-1)))
 }
+
+/// `watch-exe SECS`: the CVE-2019-5736 watcher. For SECS seconds, scans /proc for processes
+/// whose executable is not a file of the container (not /probe, not under /bin), holds an O_PATH
+/// fd to each such `/proc/<pid>/exe`, and keeps trying to reopen every held fd for writing
+/// (which works once the binary is no longer executed, when nothing protects it). Never writes.
+/// Reports each held target and whether it could be opened for writing.
+pub fn watch_exe(secs: f64) -> Result<Json, Errno> {
+    struct Held {
+        pid: i64,
+        target: String,
+        fd: std::os::fd::RawFd,
+        opened: bool,
+        last: Option<Errno>,
+    }
+    let me = nix::unistd::getpid().as_raw();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+    let mut held: Vec<Held> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for e in dir.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else {
+                    continue;
+                };
+                if pid == i64::from(me) || seen.contains(&pid) {
+                    continue;
+                }
+                let link = format!("/proc/{pid}/exe");
+                let Ok(target) = std::fs::read_link(&link) else {
+                    continue;
+                };
+                let target = target.to_string_lossy().into_owned();
+                seen.insert(pid);
+                if target == "/probe" || target.starts_with("/bin/") {
+                    continue;
+                }
+                if let Ok(fd) = nix::fcntl::open(
+                    link.as_str(),
+                    OFlag::O_PATH | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    held.push(Held {
+                        pid,
+                        target,
+                        fd,
+                        opened: false,
+                        last: None,
+                    });
+                }
+            }
+        }
+        for h in held.iter_mut().filter(|h| !h.opened) {
+            let path = format!("/proc/self/fd/{}", h.fd);
+            match nix::fcntl::open(
+                path.as_str(),
+                OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(w) => {
+                    let _ = nix::unistd::close(w);
+                    h.opened = true;
+                }
+                Err(e) => h.last = Some(e),
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    let report: Vec<Json> = held
+        .iter()
+        .map(|h| {
+            let _ = nix::unistd::close(h.fd);
+            Json::obj()
+                .with("pid", h.pid)
+                .with("target", h.target.clone())
+                .with("opened_for_write", h.opened)
+                .with("last_error", h.last.map(|e| format!("{e:?}")))
+        })
+        .collect();
+    Ok(Json::obj().with("held", Json::Arr(report)))
+}

@@ -9,7 +9,8 @@
 //! `write PATH [DATA]`, `fill PATH KIB`, `read PATH`, `open PATH r|w|rw`, `stat PATH`, `ls DIR`,
 //! `syscall NAME [ARG]` (getcwd getpid uname mkdir chdir chmod unshare sethostname socket kill
 //! setuid mknod chown), `alloc MB`, `spawn N`,
-//! `hold-exe PID SECS` (CVE-2019-5736: can /proc/PID/exe be reopened for writing?). Others: `sleep SECS`, `exit CODE`, `fds`, `ns`,
+//! `hold-exe PID SECS` and `watch-exe SECS` (CVE-2019-5736: can a runtime's /proc/PID/exe be
+//! reopened for writing?). Others: `sleep SECS`, `exit CODE`, `fds`, `ns`,
 //! `echo WORDS...` (prints the words to stdout and stderr).
 #![forbid(unsafe_code)]
 
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: berth-probe [report | write PATH [DATA] | fill PATH KIB | read PATH | open PATH r|w|rw | stat PATH | \
-         ls DIR | syscall NAME [ARG] | alloc MB | spawn N | hold-exe PID SECS | sleep SECS | exit CODE | fds | ns | echo ...]"
+         ls DIR | syscall NAME [ARG] | alloc MB | spawn N | hold-exe PID SECS | watch-exe SECS | sleep SECS | exit CODE | fds | ns | echo ...]"
     );
     ExitCode::from(2)
 }
@@ -65,6 +66,10 @@ fn main() -> ExitCode {
         },
         ["hold-exe", pid, secs] => match secs.parse::<f64>() {
             Ok(s) if s >= 0.0 => cmds::outcome("hold-exe", pid, cmds::hold_exe(pid, s)),
+            _ => usage(),
+        },
+        ["watch-exe", secs] => match secs.parse::<f64>() {
+            Ok(s) if s >= 0.0 => cmds::outcome("watch-exe", secs, cmds::watch_exe(s)),
             _ => usage(),
         },
         ["sleep", secs] => match secs.parse::<f64>() {

@@ -279,3 +279,51 @@ fn no_host_environment_or_processes_leak() {
         r["env"]
     );
 }
+
+/// CVE-2019-5736, the original exploit: the container replaces the target of `exec` with
+/// `#!/proc/self/exe`, so the kernel runs the runtime's own executable inside the container.
+/// A watcher in the container grabs `/proc/<pid>/exe` of that process and, once it has exited,
+/// tries to reopen it for writing. That must never reach the runtime binary on the host (a
+/// sealed memfd or a read-only copy is fine). (Kernel 6.18 already refuses /proc/self/exe as a
+/// script interpreter inside a container, ENOENT; the test keeps guarding other kernels.)
+#[test]
+fn cve_2019_5736_shebang_proc_self_exe_on_exec() {
+    require_root!();
+    let runtime_bin = std::fs::canonicalize(runtime()).unwrap();
+    let before = std::fs::read(&runtime_bin).unwrap();
+    let mut a = Bundle::new("cve5736-exec");
+    a.config["root"]["readonly"] = json!(false);
+    a.start_sleeper();
+    let evil = a.rootfs().join("evil");
+    std::fs::write(&evil, "#!/proc/self/exe\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
+    a.spawn_to_files(&["exec", "-d", &a.id, "/probe", "watch-exe", "4"])
+        .expect_ok();
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..10 {
+        // Fails one way or another (the runtime binary does not understand "/evil"); what
+        // matters is what the watcher could do meanwhile.
+        let out = a.rt(&["exec", &a.id, "/evil"]);
+        if i == 0 {
+            eprintln!("exec of the #!/proc/self/exe script: {out}");
+        }
+    }
+    let r = wait_for("watch-exe report", Duration::from_secs(20), || {
+        a.ctr_out()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["op"] == "watch-exe")
+    });
+    eprintln!("watch-exe: {r}");
+    for h in r["held"].as_array().unwrap() {
+        let target = h["target"].as_str().unwrap_or("");
+        let harmless = target.starts_with("/memfd:") || target.contains("(deleted)");
+        assert!(
+            h["opened_for_write"] == false || harmless,
+            "the container could open the runtime's executable {target} for writing: {h}"
+        );
+    }
+    let after = std::fs::read(&runtime_bin).unwrap();
+    assert!(before == after, "{} changed!", runtime_bin.display());
+}

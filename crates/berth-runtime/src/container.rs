@@ -300,16 +300,25 @@ impl Runtime {
         drop(console_socket);
         guard.children.push(child);
 
-        if !late && plan.new_user() {
-            namespaces::write_id_maps(child.as_raw(), &spec)?;
-        }
-        cgroup.add_process(child.as_raw())?;
         let send = |m: &Msg| {
             parent_end
                 .send(m)
                 .map_err(|e| RuntimeError::Init(format!("talking to the init: {e}")))
         };
-        send(&Msg::Go)?;
+        if late {
+            // The first child joins namespaces itself and may fork: put it in the cgroup first.
+            cgroup.add_process(child.as_raw())?;
+            send(&Msg::Go)?;
+        } else {
+            if plan.new_user() {
+                namespaces::write_id_maps(child.as_raw(), &spec)?;
+            }
+            // Moving a task between v1 cgroups waits for an RCU grace period (milliseconds): the
+            // init sets up its rootfs meanwhile and waits for CgroupJoined only where it must.
+            send(&Msg::Go)?;
+            cgroup.add_process(child.as_raw())?;
+            send(&Msg::CgroupJoined)?;
+        }
 
         let mut init_pid = child;
         let mut stored = StoredState {

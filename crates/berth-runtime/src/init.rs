@@ -126,10 +126,21 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(|e| RuntimeError::sys("reset signal mask", e))?;
     enter_namespaces(args.plan, args.channel, args.late_namespaces)?;
-    if args.plan.new.contains(CloneFlags::CLONE_NEWCGROUP) {
-        unshare(CloneFlags::CLONE_NEWCGROUP)
-            .map_err(|e| RuntimeError::sys("unshare cgroup namespace", e))?;
-    }
+    // With namespaces joined late, the parent put the first child in the cgroup before "go";
+    // otherwise it does so while we work, and says when it is done.
+    let late = args.late_namespaces;
+    let join_cgroup = || -> Result<()> {
+        if !late {
+            args.channel
+                .expect(Msg::CgroupJoined, "cgroup joined")
+                .map_err(|e| sync_err("waiting for the cgroup", e))?;
+        }
+        if args.plan.new.contains(CloneFlags::CLONE_NEWCGROUP) {
+            unshare(CloneFlags::CLONE_NEWCGROUP)
+                .map_err(|e| RuntimeError::sys("unshare cgroup namespace", e))?;
+        }
+        Ok(())
+    };
     let spec = args.spec;
     let process = spec
         .process()
@@ -149,7 +160,9 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
         bundle: args.bundle.to_path_buf(),
     };
     if args.plan.has_mount_ns() {
-        rootfs::prepare_rootfs(spec, args.rootfs, &opts)?;
+        rootfs::prepare_rootfs_with(spec, args.rootfs, &opts, join_cgroup)?;
+    } else {
+        join_cgroup()?;
     }
     let state_json = if args.wants_hooks {
         args.channel

@@ -290,6 +290,20 @@ fn private_parent_mount(rootfs: &Path) -> Result<(), RootfsError> {
 /// `spec.mounts` entry in order at its destination resolved inside the rootfs, then populate
 /// `/dev` (unless the spec bind-mounts `/dev`).
 pub fn prepare_rootfs(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Result<(), RootfsError> {
+    prepare_rootfs_with(spec, rootfs, opts, || Ok(()))
+}
+
+/// [`prepare_rootfs`], calling `before_cgroup_mounts` once before the first mount of type
+/// `cgroup` (or at the end when there is none). The init uses it to wait for its cgroup to be
+/// joined only when the cgroup mounts need it, so that the parent's cgroup setup and the rest of the
+/// rootfs work run in parallel.
+pub fn prepare_rootfs_with<E: From<RootfsError>>(
+    spec: &Spec,
+    rootfs: &Path,
+    opts: &RootfsOptions,
+    before_cgroup_mounts: impl FnOnce() -> Result<(), E>,
+) -> Result<(), E> {
+    let mut before_cgroup_mounts = Some(before_cgroup_mounts);
     let propagation = rootfs_propagation(spec)?;
     let slave = MsFlags::MS_SLAVE | MsFlags::MS_REC;
     let shared = propagation.is_some_and(|p| p.contains(MsFlags::MS_SHARED));
@@ -336,7 +350,15 @@ pub fn prepare_rootfs(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Resul
     };
     let spec_mounts = spec.mounts().as_deref().unwrap_or_default();
     for m in spec_mounts {
+        if m.typ().as_deref() == Some("cgroup") {
+            if let Some(wait) = before_cgroup_mounts.take() {
+                wait()?;
+            }
+        }
         mounts::mount_entry(&ctx, m)?;
+    }
+    if let Some(wait) = before_cgroup_mounts.take() {
+        wait()?;
     }
     if !spec_mounts
         .iter()

@@ -8,6 +8,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 pub enum Msg {
     /// Parent -> child: namespaces are mapped and the cgroup joined; carry on.
     Go,
+    /// Parent -> child: the init is in its cgroup (the cgroup namespace and mounts may follow).
+    CgroupJoined,
     /// Child -> parent: the new user namespace exists; please write the id maps.
     MapsRequest,
     /// Child -> parent: the init's pid after an extra fork (pid namespace joined or created late).
@@ -26,6 +28,7 @@ impl Msg {
     fn encode(&self) -> Vec<u8> {
         match self {
             Msg::Go => b"go".to_vec(),
+            Msg::CgroupJoined => b"cgroup".to_vec(),
             Msg::MapsRequest => b"maps".to_vec(),
             Msg::Pid(p) => format!("pid {p}").into_bytes(),
             Msg::HooksRequest => b"hooks".to_vec(),
@@ -40,6 +43,7 @@ impl Msg {
         Some(match text {
             "go" => Msg::Go,
             "maps" => Msg::MapsRequest,
+            "cgroup" => Msg::CgroupJoined,
             "hooks" => Msg::HooksRequest,
             "ready" => Msg::Ready,
             _ => {
@@ -135,6 +139,7 @@ mod tests {
         for m in [
             Msg::Go,
             Msg::MapsRequest,
+            Msg::CgroupJoined,
             Msg::Pid(42),
             Msg::HooksRequest,
             Msg::HooksDone("{}".into()),

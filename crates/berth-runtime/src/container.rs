@@ -300,10 +300,12 @@ impl Runtime {
         drop(console_socket);
         guard.children.push(child);
 
+        // A send fails when the init already gave up: its last message then says why.
         let send = |m: &Msg| {
-            parent_end
-                .send(m)
-                .map_err(|e| RuntimeError::Init(format!("talking to the init: {e}")))
+            parent_end.send(m).map_err(|e| match parent_end.recv() {
+                Ok(Msg::Error(why)) => RuntimeError::Init(why),
+                _ => RuntimeError::Init(format!("talking to the init: {e}")),
+            })
         };
         if late {
             // The first child joins namespaces itself and may fork: put it in the cgroup first.

@@ -269,7 +269,10 @@ fn exec_child(
                 .collect()
         };
         let argv = to_c(args)?;
-        let envp = to_c(process.env().as_deref().unwrap_or_default())?;
+        let envp = to_c(&init::with_home(
+            process.env().as_deref().unwrap_or_default(),
+            process.user().uid(),
+        ))?;
         channel
             .send(&Msg::Ready)
             .map_err(|e| RuntimeError::Init(e.to_string()))?;

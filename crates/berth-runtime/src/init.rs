@@ -80,6 +80,9 @@ pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Re
         .expect(Msg::Go, "go")
         .map_err(|e| sync_err("waiting for the parent", e))?;
     if !late {
+        if plan.new_user() {
+            become_namespace_root()?;
+        }
         return Ok(());
     }
     let join = |j: &crate::namespaces::Join| {
@@ -101,6 +104,7 @@ pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Re
         channel
             .expect(Msg::Go, "go")
             .map_err(|e| sync_err("waiting for id maps", e))?;
+        become_namespace_root()?;
     }
     let rest = plan.new & !(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWCGROUP);
     if !rest.is_empty() {
@@ -118,6 +122,20 @@ pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Re
     for j in plan.joins.iter().filter(is_mnt) {
         join(j)?;
     }
+    Ok(())
+}
+
+/// Takes the ids that the new user namespace maps to root: until then the process still carries
+/// the host's ids, which the namespace cannot represent (files it creates would fail EOVERFLOW).
+fn become_namespace_root() -> Result<()> {
+    let root_gid = nix::unistd::Gid::from_raw(0);
+    let root_uid = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresgid(root_gid, root_gid, root_gid)
+        .map_err(|e| RuntimeError::sys("setresgid(0) in the user namespace", e))?;
+    nix::unistd::setresuid(root_uid, root_uid, root_uid)
+        .map_err(|e| RuntimeError::sys("setresuid(0) in the user namespace", e))?;
+    // Host supplementary groups mean nothing inside; dropping them fails if setgroups is denied.
+    let _ = nix::unistd::setgroups(&[]);
     Ok(())
 }
 
@@ -203,6 +221,7 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
             .map(|b| (b.height() as u16, b.width() as u16));
         console::setup_console(socket, size)?;
     }
+    create_cwd(process.cwd())?;
     if args.plan.has_mount_ns() {
         rootfs::finalize_rootfs(spec)?;
     }
@@ -214,7 +233,10 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
         process.cwd(),
     )?;
     let argv = to_cstrings(process.args().as_deref().unwrap_or_default())?;
-    let envp = to_cstrings(process.env().as_deref().unwrap_or_default())?;
+    let envp = to_cstrings(&with_home(
+        process.env().as_deref().unwrap_or_default(),
+        process.user().uid(),
+    ))?;
 
     nix::sys::prctl::set_pdeathsig(None)
         .map_err(|e| RuntimeError::sys("clear parent-death signal", e))?;
@@ -296,6 +318,38 @@ fn empty_caps() -> oci_spec::runtime::LinuxCapabilities {
 /// Whether setgroups(2) may be called: not in a user namespace whose setgroups file says "deny".
 fn setgroups_allowed(_spec: &Spec) -> bool {
     std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny")
+}
+
+/// Creates the process's working directory if it is missing (inside the container's root, before
+/// the root turns read-only), as runc does.
+fn create_cwd(cwd: &Path) -> Result<()> {
+    match std::fs::metadata(cwd) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(cwd).map_err(|e| RuntimeError::io(cwd, e))
+        }
+        Err(e) => Err(RuntimeError::io(cwd, e)),
+    }
+}
+
+/// `env` with `HOME` added when it is missing: the user's home from the container's /etc/passwd,
+/// else `/root` for root and `/` for anyone else (runc's rule).
+pub(crate) fn with_home(env: &[String], uid: u32) -> Vec<String> {
+    let mut env = env.to_vec();
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return env;
+    }
+    let from_passwd = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let f: Vec<&str> = line.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        });
+    let home = from_passwd.unwrap_or_else(|| if uid == 0 { "/root".into() } else { "/".into() });
+    env.push(format!("HOME={home}"));
+    env
 }
 
 fn env_path(env: Option<&[String]>) -> Option<&str> {

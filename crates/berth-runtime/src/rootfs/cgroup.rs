@@ -202,7 +202,12 @@ fn mount_v1(ctx: &Context<'_>, dest: &Path, opts: &MountOptions) -> Result<(), R
     let mut done: Vec<String> = Vec::new();
     for m in &mounts {
         let name = m.dir_name();
-        if done.contains(&name) || m.mountpoint.parent() != Some(Path::new("/sys/fs/cgroup")) {
+        // The cgroup2 "unified" mount of a hybrid host is left out, as runc does: the container's
+        // limits live in the v1 hierarchies.
+        if done.contains(&name)
+            || m.fstype == "cgroup2"
+            || m.mountpoint.parent() != Some(Path::new("/sys/fs/cgroup"))
+        {
             continue;
         }
         let sub = dest.join(&name);

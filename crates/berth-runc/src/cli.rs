@@ -64,7 +64,7 @@ pub enum Command {
         id: String,
     },
     /// Run a new process in a running container.
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
     /// List the processes of a container.
     Ps {
         #[arg(short, long, default_value = "table")]

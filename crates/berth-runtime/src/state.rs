@@ -252,7 +252,7 @@ mod tests {
     #[test]
     fn own_process_is_alive() {
         let me = proc_stat(std::process::id() as i32).unwrap();
-        assert_eq!(me.state, 'R');
+        assert!(me.state != 'Z' && me.start_time > 0);
         assert!(proc_stat(i32::MAX).is_none());
     }
 

@@ -70,6 +70,12 @@ pub fn report() -> Json {
                 .ok()
                 .map(|p| p.to_string_lossy().into_owned()),
         )
+        .with(
+            "machine",
+            uts.as_ref()
+                .map(|u| u.machine().to_string_lossy().into_owned()),
+        )
+        .with("sched", sched())
         .with("rlimits", rlimits())
         .with("fds", fds)
         .with("tty", tty())
@@ -87,6 +93,20 @@ pub fn report() -> Json {
         )
         .with("cgroups", cgroups())
         .with("cgroup_limits", cgroup_limits())
+}
+
+/// Scheduling as /proc/self/stat shows it: `{"policy": n, "nice": n, "priority": n}`
+/// (policy 0 OTHER, 1 FIFO, 2 RR, 3 BATCH, 5 IDLE).
+fn sched() -> Json {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised comm; field 3 (state) is index 0 here.
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok());
+    Json::obj()
+        .with("priority", num(15))
+        .with("nice", num(16))
+        .with("policy", num(38))
 }
 
 /// Reads a file, trimming trailing whitespace; None when unreadable.
@@ -398,5 +418,6 @@ mod tests {
         let r = report().render();
         assert!(r.starts_with('{') && r.ends_with('}'));
         assert!(r.contains("\"rlimits\""));
+        assert!(r.contains("\"policy\":0"), "{r}");
     }
 }

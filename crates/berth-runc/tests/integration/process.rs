@@ -340,3 +340,27 @@ fn domainname() {
         "host hostname changed!"
     );
 }
+
+#[test]
+fn personality_linux32() {
+    require_root!();
+    if runtime_is_runc_1_1() {
+        crate::skip!("runc 1.1 predates linux.personality (runtime-spec 1.2)");
+    }
+    let mut b = Bundle::new("personality");
+    b.config["linux"]["personality"] = json!({"domain": "LINUX32"});
+    assert_eq!(b.probe()["machine"], "i686", "uname -m under LINUX32");
+}
+
+#[test]
+fn scheduler_policy_and_nice() {
+    require_root!();
+    if runtime_is_runc_1_1() {
+        crate::skip!("runc 1.1 predates process.scheduler (runtime-spec 1.2)");
+    }
+    let mut b = Bundle::new("scheduler");
+    b.config["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+    let r = b.probe();
+    assert_eq!(r["sched"]["policy"], 3, "SCHED_BATCH: {}", r["sched"]);
+    assert_eq!(r["sched"]["nice"], 5, "nice: {}", r["sched"]);
+}

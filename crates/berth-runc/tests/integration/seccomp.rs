@@ -219,3 +219,50 @@ fn seccomp_kill_action_kills() {
     let out = b.run();
     assert_eq!(out.code(), 128 + 31, "SIGSYS kills the process: {out}");
 }
+
+#[test]
+fn seccomp_log_default_and_flags() {
+    require_root!();
+    if runtime_is_runc_1_1() {
+        crate::skip!("runc 1.1 refuses seccomp flags");
+    }
+    // Log-only default with the LOG flag: everything still works, the filter is installed.
+    let mut b = Bundle::new("seccomplog");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_LOG",
+        "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}]
+    });
+    let r = b.probe();
+    assert_eq!(r["seccomp"], 2, "filter installed");
+    let ok = try_syscall(&mut b, "mkdir", Some("/tmp/x"));
+    assert!(
+        ok["ok"] == true || ok["error"] == "EROFS",
+        "SCMP_ACT_LOG does not deny: {ok}"
+    );
+}
+
+#[test]
+fn seccomp_kill_process_and_masked_eq() {
+    require_root!();
+    // unshare(CLONE_NEWUTS) only (flags & CLONE_NEWUTS == CLONE_NEWUTS) kills the process.
+    let mut b = seccomp_bundle(
+        "seccompmasked",
+        json!([{"names": ["unshare"], "action": "SCMP_ACT_KILL_PROCESS",
+                "args": [{"index": 0, "value": 0x0400_0000u64, "valueTwo": 0x0400_0000u64, "op": "SCMP_CMP_MASKED_EQ"}]}]),
+    );
+    b.config["linux"]["namespaces"] =
+        json!([{"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]);
+    b.args(&["/probe", "syscall", "unshare", "uts"]);
+    let out = b.run();
+    assert_eq!(
+        out.code(),
+        128 + 31,
+        "SIGSYS kills the whole process: {out}"
+    );
+    // unshare(CLONE_NEWIPC) does not match the mask: it reaches the kernel (EPERM without
+    // CAP_SYS_ADMIN, but not a kill).
+    let r = try_syscall(&mut b, "unshare", Some("ipc"));
+    assert_eq!(r["error"], "EPERM", "{r}");
+}

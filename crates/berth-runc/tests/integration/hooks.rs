@@ -47,7 +47,10 @@ fn hooks_run_with_state_on_stdin() {
             st["bundle"].as_str().is_some_and(|p| p.ends_with("bundle")),
             "{name}: {st}"
         );
-        assert_eq!(st["status"], "creating", "{name}: {st}");
+        // prestart (deprecated) sees the container as created, as runtime-tools checks; runc 1.1
+        // passes "creating" to both.
+        let want = if name == "prestart" && !b.runtime_is_runc() { "created" } else { "creating" };
+        assert_eq!(st["status"], want, "{name}: {st}");
     }
     assert!(
         b.rootfs().join("createContainer.json").exists(),

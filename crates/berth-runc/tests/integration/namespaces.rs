@@ -32,6 +32,13 @@ fn namespaces_all_new() {
         );
     }
     assert_eq!(r["pid"], 1, "the process is pid 1 of a new pid namespace");
+    // In its own cgroup namespace the container's cgroups are the roots of its view.
+    for c in r["cgroups"].as_array().unwrap() {
+        if c["controllers"] == "" && !cgroup_v2_only() {
+            continue; // hybrid: the unified hierarchy is not managed
+        }
+        assert_eq!(c["path"], "/", "cgroup namespace root: {c}");
+    }
 }
 
 #[test]

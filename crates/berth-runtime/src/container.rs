@@ -359,14 +359,16 @@ impl Runtime {
                 }
                 Msg::HooksRequest => {
                     let state_json = oci_state_json(&stored, "creating");
+                    // The deprecated prestart hooks historically ran once the container was
+                    // created; runtime-tools checks for that status.
+                    let prestart_json = oci_state_json(&stored, "created");
                     if let Some(h) = hooks {
-                        for (list, phase) in [
-                            (h.prestart(), "prestart"),
-                            (h.create_runtime(), "createRuntime"),
+                        for (list, phase, json) in [
+                            (h.prestart(), "prestart", &prestart_json),
+                            (h.create_runtime(), "createRuntime", &state_json),
                         ] {
                             if let Some(list) = list {
-                                if let Err(e) = hooks::run_hooks(list, state_json.as_bytes(), phase)
-                                {
+                                if let Err(e) = hooks::run_hooks(list, json.as_bytes(), phase) {
                                     let _ = send(&Msg::Error(e.to_string()));
                                     return Err(e.into());
                                 }
@@ -415,8 +417,9 @@ impl Runtime {
         })?;
         let fd = owned_from_raw(fd);
         nix::unistd::write(&fd, b"1").map_err(|e| RuntimeError::sys("signal start", e))?;
-        drop(fd);
         let _ = std::fs::remove_file(&fifo_path);
+        wait_for_exec(&fd);
+        drop(fd);
         if let Some(list) = c
             .state
             .spec
@@ -424,11 +427,12 @@ impl Runtime {
             .as_ref()
             .and_then(|h| h.poststart().as_ref())
         {
-            let json = oci_state_json(&c.state, "running");
-            if let Err(e) = hooks::run_hooks(list, json.as_bytes(), "poststart") {
-                // The runtime spec: a failed poststart hook is logged and the lifecycle goes on.
-                eprintln!("warning: {e}");
-            }
+            // The runtime spec: a failed poststart hook is logged and the lifecycle goes on.
+            hooks::run_hooks_warn(
+                list,
+                oci_state_json(&c.state, "running").as_bytes(),
+                "poststart",
+            );
         }
         Ok(())
     }
@@ -461,8 +465,10 @@ impl Runtime {
             Err(e) => return Err(e),
         };
         let cgroup = self.open_cgroup(&c.state).ok();
+        // The runtime spec: deleting a container that is not stopped is an error without effect
+        // (runc also deletes "created" ones; containerd and Podman pass --force for those).
         match c.status {
-            Status::Stopped | Status::Created => {}
+            Status::Stopped => {}
             _ if force => {}
             _ => return Err(wrong_state(&c, "delete", "stopped (or use --force)")),
         }
@@ -490,10 +496,11 @@ impl Runtime {
             .as_ref()
             .and_then(|h| h.poststop().as_ref())
         {
-            let json = oci_state_json(&c.state, "stopped");
-            if let Err(e) = hooks::run_hooks(list, json.as_bytes(), "poststop") {
-                eprintln!("warning: {e}");
-            }
+            hooks::run_hooks_warn(
+                list,
+                oci_state_json(&c.state, "stopped").as_bytes(),
+                "poststop",
+            );
         }
         std::fs::remove_dir_all(&c.dir).map_err(|e| RuntimeError::io(&c.dir, e))
     }
@@ -549,6 +556,16 @@ fn wrong_state(c: &Container, op: &'static str, needed: &'static str) -> Runtime
         op,
         needed,
     }
+}
+
+/// Waits (at most 10 s) until the init has closed the start fifo, which happens at its execve (the
+/// fifo is close-on-exec) or its exit: `start` then returns with the user's program running, so
+/// poststart hooks really run after it started.
+fn wait_for_exec(fifo_writer: &OwnedFd) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    // A fifo's write end reports POLLERR once no reader is left.
+    let mut fds = [PollFd::new(fifo_writer.as_fd(), PollFlags::empty())];
+    let _ = poll(&mut fds, PollTimeout::from(10_000u16));
 }
 
 /// Waits until the process behind `pidfd` exits, at most `timeout`.

@@ -248,6 +248,7 @@ fn exec_child(
         } else if terminal {
             unreachable!("checked by the parent");
         }
+        init::pass_fds(preserve_fds)?;
         init::prepare_process(spec, seccomp)?;
         let process = spec.process().as_ref().expect("set by exec");
         let args = process.args().as_deref().unwrap_or_default();
@@ -276,7 +277,6 @@ fn exec_child(
         channel
             .send(&Msg::Ready)
             .map_err(|e| RuntimeError::Init(e.to_string()))?;
-        init::pass_fds(preserve_fds)?;
         Err(RuntimeError::Init(
             security::exec(&program, &argv, &envp).to_string(),
         ))

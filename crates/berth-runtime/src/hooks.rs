@@ -132,6 +132,16 @@ pub fn run_hooks(hooks: &[Hook], state_json: &[u8], phase: &str) -> Result<(), H
         .try_for_each(|hook| run_hook(hook, state_json, phase))
 }
 
+/// Runs every hook of a phase whose failures must not stop the lifecycle (poststart, poststop):
+/// each failure is reported on stderr as a warning and the remaining hooks still run.
+pub fn run_hooks_warn(hooks: &[Hook], state_json: &[u8], phase: &str) {
+    for hook in hooks {
+        if let Err(e) = run_hook(hook, state_json, phase) {
+            eprintln!("warning: {e}");
+        }
+    }
+}
+
 /// Runs one hook; see the module doc.
 pub fn run_hook(hook: &Hook, state_json: &[u8], phase: &str) -> Result<(), HookError> {
     let path = hook.path().clone();

@@ -42,7 +42,10 @@ pub fn run(args: InitArgs<'_>) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = args.channel.send(&Msg::Error(err.to_string()));
+    if args.channel.send(&Msg::Error(err.to_string())).is_err() {
+        // After "ready" nobody listens: the container's stderr is the only place left to say why.
+        eprintln!("berth-runc: container init: {err}");
+    }
     berth_sys::process::exit_now(1)
 }
 
@@ -226,6 +229,8 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
         rootfs::finalize_rootfs(spec)?;
     }
     rootfs::set_hostname(spec)?;
+    // Before the seccomp filter: a profile may well not allow close_range.
+    pass_fds(args.preserve_fds)?;
     prepare_process(spec, args.seccomp)?;
     let program = security::resolve_executable(
         &process.args().as_ref().expect("validated: args present")[0],
@@ -253,7 +258,6 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     {
         hooks::run_hooks(h, state_json.as_bytes(), "startContainer")?;
     }
-    pass_fds(args.preserve_fds)?;
     Err(RuntimeError::Init(
         security::exec(&program, &argv, &envp).to_string(),
     ))

@@ -8,8 +8,31 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only changes flags on fds of this process; no memory is passed.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    if ret < 0 {
-        return Err(Errno::last());
+    if ret == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        // Kernels before 5.11, or a seccomp profile without close_range: walk /proc/self/fd.
+        Errno::ENOSYS | Errno::EPERM | Errno::EINVAL => cloexec_by_listing(first),
+        e => Err(e),
+    }
+}
+
+/// [`cloexec_from`] without close_range: sets FD_CLOEXEC on each listed fd.
+fn cloexec_by_listing(first: u32) -> Result<(), Errno> {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd: &i32| *fd >= first as i32)
+        .collect();
+    for fd in fds {
+        match nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        ) {
+            Ok(_) | Err(Errno::EBADF) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

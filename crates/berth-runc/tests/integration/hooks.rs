@@ -49,7 +49,11 @@ fn hooks_run_with_state_on_stdin() {
         );
         // prestart (deprecated) sees the container as created, as runtime-tools checks; runc 1.1
         // passes "creating" to both.
-        let want = if name == "prestart" && !b.runtime_is_runc() { "created" } else { "creating" };
+        let want = if name == "prestart" && !runtime_is_runc_1_1() {
+            "created"
+        } else {
+            "creating"
+        };
         assert_eq!(st["status"], want, "{name}: {st}");
     }
     assert!(

@@ -396,6 +396,16 @@ impl Bundle {
         b
     }
 
+    /// True when this bundle's runtime is runc (any version): for the few places where runc's
+    /// behaviour is older than the spec text the tests check.
+    pub fn runtime_is_runc(&self) -> bool {
+        Command::new(&self.runtime)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).starts_with("runc version"))
+            .unwrap_or(false)
+    }
+
     pub fn rootfs(&self) -> PathBuf {
         self.bundle.join("rootfs")
     }

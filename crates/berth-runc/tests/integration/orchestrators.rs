@@ -16,6 +16,16 @@ fn installed(tool: &str) -> Option<PathBuf> {
 }
 
 /// Podman with storage, run state and events kept under `dir`.
+/// Podman raises RLIMIT_NOFILE/NPROC to 1048576 unless containers.conf says otherwise; a host
+/// without CAP_SYS_RESOURCE in the bounding set (like CI's) refuses that for every runtime, runc
+/// included. Explicit limits below the hard limit keep the test about the runtime.
+const PODMAN_ULIMITS: [&str; 4] = [
+    "--ulimit",
+    "nofile=4096:4096",
+    "--ulimit",
+    "nproc=4096:4096",
+];
+
 fn podman(dir: &Path) -> Command {
     let mut c = Command::new("podman");
     c.arg("--root")
@@ -57,6 +67,7 @@ fn podman_runs_containers_with_the_runtime() {
     let out = run_cmd(
         podman(&b.dir)
             .args(["--runtime", &rt, "run", "--rm", "--network", "none"])
+            .args(PODMAN_ULIMITS)
             .args([
                 "--cgroup-parent",
                 &b.cgroup,
@@ -97,6 +108,7 @@ fn podman_runs_containers_with_the_runtime() {
                 "--cgroup-parent",
                 &b.cgroup,
             ])
+            .args(PODMAN_ULIMITS)
             .args([&image, "/probe", "exit", "5"]),
         TIMEOUT,
     );

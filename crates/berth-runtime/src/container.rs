@@ -356,6 +356,7 @@ impl Runtime {
                     guard.children.retain(|p| *p != child);
                     guard.children.push(init_pid);
                     stored.pid = pid;
+                    send(&Msg::Go)?;
                 }
                 Msg::HooksRequest => {
                     let state_json = oci_state_json(&stored, "creating");

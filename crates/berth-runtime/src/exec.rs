@@ -173,6 +173,9 @@ impl Runtime {
                 Ok(Msg::Pid(p)) => {
                     pid = Pid::from_raw(p);
                     let _ = waitpid(child, None);
+                    if let Err(e) = parent_end.send(&Msg::Go) {
+                        return Err(fail(RuntimeError::Init(e.to_string()), &[pid]));
+                    }
                 }
                 Ok(Msg::Error(e)) => return Err(fail(RuntimeError::Init(e), &[child])),
                 other => {

@@ -115,7 +115,13 @@ pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Re
     }
     if plan.pid_fork_needed() {
         match berth_sys::process::clone_process(0)? {
-            berth_sys::process::CloneResult::Child => {}
+            berth_sys::process::CloneResult::Child => {
+                // Our pid reaches the parent from the intermediate process: wait until it has,
+                // so that every later message comes after it.
+                channel
+                    .expect(Msg::Go, "go after the pid fork")
+                    .map_err(|e| sync_err("waiting for the parent after the pid fork", e))?;
+            }
             berth_sys::process::CloneResult::Parent(pid) => {
                 let code = i32::from(channel.send(&Msg::Pid(pid.as_raw())).is_err());
                 berth_sys::process::exit_now(code);

@@ -194,6 +194,7 @@ impl Runtime {
         }
 
         crate::rootfs::validate_sysctls(&spec)?;
+        crate::lsm::check(&spec)?;
         std::fs::create_dir_all(&self.root).map_err(|e| RuntimeError::io(&self.root, e))?;
         let dir = self.dir(&o.id);
         match std::fs::create_dir(&dir) {

@@ -237,6 +237,8 @@ fn exec_child(
             None,
         )
         .map_err(|e| RuntimeError::sys("reset signal mask", e))?;
+        // While our /proc is still the host's.
+        crate::lsm::apply_apparmor(spec)?;
         init::enter_namespaces(plan, channel, true)?;
         if !joins_mount {
             nix::unistd::chroot(rootfs).map_err(|e| RuntimeError::sys("chroot", e))?;

@@ -177,6 +177,7 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     if !terminal {
         nix::unistd::setsid().map_err(|e| RuntimeError::sys("setsid", e))?;
     }
+    crate::lsm::apply_apparmor(spec)?;
     if !args.no_new_keyring {
         // Fails with ENOSYS/EPERM on kernels or seccomp profiles without keyrings: not fatal, as in runc.
         let _ = berth_sys::process::join_session_keyring(c"_ses.berth");

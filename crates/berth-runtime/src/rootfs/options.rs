@@ -20,8 +20,10 @@ pub(crate) struct MountOptions {
     pub rec_attr_clr: u64,
     /// `tmpcopyup`: copy the directory's previous contents into the new tmpfs.
     pub tmpcopyup: bool,
-    /// `idmap`/`ridmap` was requested.
+    /// `idmap` or `ridmap` was requested.
     pub idmap: bool,
+    /// `ridmap`: the idmapping applies to every mount of the bound tree, not just its top.
+    pub recursive_idmap: bool,
     /// Everything else, comma-joined: handed to the filesystem as mount data.
     pub data: String,
 }
@@ -35,6 +37,7 @@ impl Default for MountOptions {
             rec_attr_clr: 0,
             tmpcopyup: false,
             idmap: false,
+            recursive_idmap: false,
             data: String::new(),
         }
     }
@@ -163,6 +166,7 @@ pub(crate) fn parse(options: &[String]) -> MountOptions {
             out.tmpcopyup = true;
         } else if opt == "idmap" || opt == "ridmap" {
             out.idmap = true;
+            out.recursive_idmap = opt == "ridmap";
         } else if !opt.is_empty() {
             data.push(opt);
         }
@@ -235,7 +239,19 @@ mod tests {
     #[test]
     fn extensions() {
         let o = p(&["tmpcopyup", "idmap"]);
-        assert!(o.tmpcopyup && o.idmap);
+        assert!(o.tmpcopyup && o.idmap && !o.recursive_idmap);
         assert_eq!(o.data(), None);
+    }
+
+    #[test]
+    fn idmap_options() {
+        let o = p(&["rbind", "ridmap", "ro"]);
+        assert!(o.idmap && o.recursive_idmap);
+        assert_eq!(o.data(), None);
+        assert_eq!(o.bind_remount_flags(), Some(MsFlags::MS_RDONLY));
+        // The last of the two decides whether the idmapping is recursive.
+        let o = p(&["ridmap", "idmap"]);
+        assert!(o.idmap && !o.recursive_idmap);
+        assert!(!p(&["bind"]).idmap);
     }
 }

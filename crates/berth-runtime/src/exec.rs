@@ -7,7 +7,7 @@ use crate::init;
 use crate::namespaces::{Join, Plan};
 use crate::state::{self, Status};
 use crate::sync::{self, Msg};
-use crate::{console, security, signals};
+use crate::{console, signals};
 use berth_sys::process::{clone_process, pidfd_open, CloneResult};
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
@@ -256,35 +256,11 @@ fn exec_child(
         init::pass_fds(preserve_fds)?;
         init::prepare_process(spec, seccomp)?;
         let process = spec.process().as_ref().expect("set by exec");
-        let args = process.args().as_deref().unwrap_or_default();
-        let first = args
-            .first()
-            .ok_or_else(|| RuntimeError::InvalidArgument("exec needs a command".into()))?;
-        let env_path = process
-            .env()
-            .as_deref()
-            .and_then(|e| e.iter().find_map(|v| v.strip_prefix("PATH=")));
-        let program = security::resolve_executable(first, env_path, process.cwd())?;
-        let to_c = |v: &[String]| -> Result<Vec<std::ffi::CString>> {
-            v.iter()
-                .map(|s| {
-                    std::ffi::CString::new(s.as_bytes()).map_err(|_| {
-                        RuntimeError::InvalidArgument(format!("{s:?} contains a NUL byte"))
-                    })
-                })
-                .collect()
-        };
-        let argv = to_c(args)?;
-        let envp = to_c(&init::with_home(
-            process.env().as_deref().unwrap_or_default(),
-            process.user().uid(),
-        ))?;
+        let target = init::ExecTarget::resolve(process)?;
         channel
             .send(&Msg::Ready)
             .map_err(|e| RuntimeError::Init(e.to_string()))?;
-        Err(RuntimeError::Init(
-            security::exec(&program, &argv, &envp).to_string(),
-        ))
+        Err(target.exec())
     };
     match run() {
         Ok(never) => match never {},

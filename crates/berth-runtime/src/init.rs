@@ -239,16 +239,7 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     // Before the seccomp filter: a profile may well not allow close_range.
     pass_fds(args.preserve_fds)?;
     prepare_process(spec, args.seccomp)?;
-    let program = security::resolve_executable(
-        &process.args().as_ref().expect("validated: args present")[0],
-        env_path(process.env().as_deref()),
-        process.cwd(),
-    )?;
-    let argv = to_cstrings(process.args().as_deref().unwrap_or_default())?;
-    let envp = to_cstrings(&with_home(
-        process.env().as_deref().unwrap_or_default(),
-        process.user().uid(),
-    ))?;
+    let target = ExecTarget::resolve(process)?;
 
     nix::sys::prctl::set_pdeathsig(None)
         .map_err(|e| RuntimeError::sys("clear parent-death signal", e))?;
@@ -265,9 +256,7 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     {
         hooks::run_hooks(h, state_json.as_bytes(), "startContainer")?;
     }
-    Err(RuntimeError::Init(
-        security::exec(&program, &argv, &envp).to_string(),
-    ))
+    Err(target.exec())
 }
 
 /// Applies the process's identity and limits, in the order the kernel's rules require.
@@ -361,6 +350,40 @@ pub(crate) fn with_home(env: &[String], uid: u32) -> Vec<String> {
     let home = from_passwd.unwrap_or_else(|| if uid == 0 { "/root".into() } else { "/".into() });
     env.push(format!("HOME={home}"));
     env
+}
+
+/// The program, argv and environment of an execve, resolved and converted before the process
+/// commits to running (so that `create` and `exec` report a missing program).
+pub(crate) struct ExecTarget {
+    program: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+impl ExecTarget {
+    /// Resolves `process.args[0]` in the (already entered) root and builds argv and envp, with
+    /// HOME added as runc does.
+    pub(crate) fn resolve(process: &oci_spec::runtime::Process) -> Result<ExecTarget> {
+        let args = process.args().as_deref().unwrap_or_default();
+        let first = args.first().ok_or_else(|| {
+            RuntimeError::InvalidArgument("process.args: no program to run".into())
+        })?;
+        let program =
+            security::resolve_executable(first, env_path(process.env().as_deref()), process.cwd())?;
+        Ok(ExecTarget {
+            program,
+            argv: to_cstrings(args)?,
+            envp: to_cstrings(&with_home(
+                process.env().as_deref().unwrap_or_default(),
+                process.user().uid(),
+            ))?,
+        })
+    }
+
+    /// execve; returns only the error.
+    pub(crate) fn exec(&self) -> RuntimeError {
+        RuntimeError::Init(security::exec(&self.program, &self.argv, &self.envp).to_string())
+    }
 }
 
 fn env_path(env: Option<&[String]>) -> Option<&str> {

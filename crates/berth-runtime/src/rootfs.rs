@@ -19,6 +19,7 @@ mod cgroup;
 mod copyup;
 mod devices;
 mod finalize;
+mod idmap;
 mod mountinfo;
 mod mounts;
 mod options;

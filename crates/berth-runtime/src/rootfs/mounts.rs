@@ -10,6 +10,7 @@ use nix::fcntl::{OFlag, ResolveFlag};
 use nix::mount::MsFlags;
 use nix::sys::stat::{fstat, SFlag};
 
+use super::idmap::{self, IdMaps};
 use super::options::{self, MountOptions};
 use super::resolve::{clean, fd_path, Create, Root};
 use super::{cgroup, RootfsError};
@@ -51,15 +52,17 @@ pub(crate) fn is_bind(m: &Mount) -> bool {
 pub(crate) fn mount_entry(ctx: &Context<'_>, m: &Mount) -> Result<(), RootfsError> {
     let dest = clean(m.destination());
     let opts = options::parse(m.options().as_deref().unwrap_or_default());
-    if opts.idmap || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-        return Err(RootfsError::UnsupportedOption {
-            destination: dest,
-            option: "idmap".into(),
-        });
-    }
+    let maps = if idmap::wanted(m, &opts) {
+        idmap::check_supported(&dest, is_bind(m))?;
+        // The container's own mappings only matter inside its user namespace, which
+        // check_supported refuses: a mount without mappings has none to take.
+        Some(idmap::mount_maps(m, &dest, None)?)
+    } else {
+        None
+    };
     let typ = m.typ().as_deref().unwrap_or("");
     if is_bind(m) {
-        return bind_entry(ctx, m, &dest, opts);
+        return bind_entry(ctx, m, &dest, opts, maps.as_ref());
     }
     match typ {
         "cgroup" => cgroup::mount_cgroup(ctx, &dest, &opts),
@@ -237,11 +240,13 @@ fn bind_source(ctx: &Context<'_>, m: &Mount, dest: &Path) -> Result<PathBuf, Roo
     })
 }
 
+/// A bind mount (idmapped when `maps` is given), then its per-mount flags.
 fn bind_entry(
     ctx: &Context<'_>,
     m: &Mount,
     dest: &Path,
     mut opts: MountOptions,
+    maps: Option<&IdMaps>,
 ) -> Result<(), RootfsError> {
     let src = bind_source(ctx, m, dest)?;
     let src_err = |source| RootfsError::BindSource {
@@ -254,9 +259,14 @@ fn bind_entry(
     let create = if is_dir { Create::Dir } else { Create::File };
     let (fd, _) = resolve_checked(ctx, dest, create, || is_procfs(&src))?;
     opts.flags |= MsFlags::MS_BIND;
-    let bind_flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-    do_mount(Some(&src), &fd_path(fd.as_fd()), None, bind_flags, None)
-        .map_err(mount_err(dest, "bind"))?;
+    if let Some(maps) = maps {
+        let userns = idmap::userns_fd(maps, dest)?;
+        idmap::bind_idmapped(&src, fd.as_fd(), dest, &opts, userns.as_fd())?;
+    } else {
+        let bind_flags = opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
+        do_mount(Some(&src), &fd_path(fd.as_fd()), None, bind_flags, None)
+            .map_err(mount_err(dest, "bind"))?;
+    }
     drop(fd);
     after_mount(ctx, dest, &opts, opts.bind_remount_flags())
 }

@@ -1,6 +1,6 @@
 //! One function per subcommand: parse flags into library calls and print results like runc.
 
-use crate::cli::{Cli, Command, CreateArgs, ExecArgs};
+use crate::cli::{Cli, Command, CreateArgs, ExecArgs, UpdateArgs};
 use anyhow::{bail, Context, Result};
 use berth_runtime::{CreateOptions, ExecOptions, Runtime};
 use oci_spec::runtime::{Capability, Process};
@@ -71,6 +71,10 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
         Command::List { format, quiet } => list(&rt, format, *quiet),
+        Command::Update(a) => {
+            rt.update(&a.id, &update_patch(a)?)?;
+            Ok(0)
+        }
     }
 }
 
@@ -226,6 +230,78 @@ fn ps(rt: &Runtime, format: &str, id: &str, ps_args: &[String]) -> Result<i32> {
     Ok(0)
 }
 
+/// Parses `512`, `64k`, `256m`, `1g` (bytes, binary multiples); `-1` means unlimited.
+fn parse_bytes(s: &str) -> Result<i64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let (num, mult) = match lower.trim_end_matches('b').chars().last() {
+        Some('k') => (&lower[..lower.trim_end_matches('b').len() - 1], 1i64 << 10),
+        Some('m') => (&lower[..lower.trim_end_matches('b').len() - 1], 1 << 20),
+        Some('g') => (&lower[..lower.trim_end_matches('b').len() - 1], 1 << 30),
+        _ => (lower.trim_end_matches('b'), 1),
+    };
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("invalid size {s:?}: use e.g. 512, 64k, 256m, 1g"))?;
+    if n == -1 {
+        return Ok(-1);
+    }
+    n.checked_mul(mult)
+        .filter(|v| *v >= 0)
+        .with_context(|| format!("invalid size {s:?}"))
+}
+
+/// The `linux.resources` patch of an `update`: the `--resources` document with the flags on top.
+fn update_patch(a: &UpdateArgs) -> Result<serde_json::Value> {
+    let mut patch = match &a.resources {
+        None => serde_json::json!({}),
+        Some(path) => {
+            let data = if path.as_os_str() == "-" {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+                buf
+            } else {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+            };
+            serde_json::from_slice(&data)
+                .context("--resources: not a JSON object of linux.resources")?
+        }
+    };
+    let mut set = |section: &str, key: &str, value: serde_json::Value| {
+        patch[section][key] = value;
+    };
+    if let Some(v) = &a.memory {
+        set("memory", "limit", parse_bytes(v)?.into());
+    }
+    if let Some(v) = &a.memory_swap {
+        set("memory", "swap", parse_bytes(v)?.into());
+    }
+    if let Some(v) = &a.memory_reservation {
+        set("memory", "reservation", parse_bytes(v)?.into());
+    }
+    if let Some(v) = a.cpu_shares {
+        set("cpu", "shares", v.into());
+    }
+    if let Some(v) = a.cpu_quota {
+        set("cpu", "quota", v.into());
+    }
+    if let Some(v) = a.cpu_period {
+        set("cpu", "period", v.into());
+    }
+    if let Some(v) = &a.cpuset_cpus {
+        set("cpu", "cpus", v.clone().into());
+    }
+    if let Some(v) = &a.cpuset_mems {
+        set("cpu", "mems", v.clone().into());
+    }
+    if let Some(v) = a.pids_limit {
+        set("pids", "limit", v.into());
+    }
+    if !patch.is_object() {
+        bail!("--resources: not a JSON object of linux.resources");
+    }
+    Ok(patch)
+}
+
 fn parse_interval(s: &str) -> Result<Duration> {
     let (num, unit) = s.split_at(
         s.find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -305,6 +381,16 @@ fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("512").unwrap(), 512);
+        assert_eq!(parse_bytes("64k").unwrap(), 64 << 10);
+        assert_eq!(parse_bytes("256M").unwrap(), 256 << 20);
+        assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("-1").unwrap(), -1);
+        assert!(parse_bytes("12x").is_err());
+    }
 
     #[test]
     fn intervals() {

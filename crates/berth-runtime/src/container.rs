@@ -640,3 +640,64 @@ impl Runtime {
         Ok(code)
     }
 }
+
+impl Runtime {
+    /// `update`: applies `patch` (a partial `linux.resources` object) to a live container's cgroup,
+    /// and records the merged resources in its state.
+    pub fn update(&self, id: &str, patch: &serde_json::Value) -> Result<()> {
+        let c = self.load(id)?;
+        if c.status == Status::Stopped {
+            return Err(wrong_state(&c, "update", "created, running or paused"));
+        }
+        let field = |e: serde_json::Error| RuntimeError::InvalidArgument(format!("resources: {e}"));
+        let resources: oci_spec::runtime::LinuxResources =
+            serde_json::from_value(patch.clone()).map_err(field)?;
+        self.open_cgroup(&c.state)?.apply_resources(&resources)?;
+
+        let mut st = c.state;
+        let current = st
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+            .map(|r| serde_json::to_value(r).map_err(field))
+            .transpose()?
+            .unwrap_or_else(|| serde_json::json!({}));
+        let merged: oci_spec::runtime::LinuxResources =
+            serde_json::from_value(merge(current, patch)).map_err(field)?;
+        let mut linux = st.spec.linux().clone().unwrap_or_default();
+        linux.set_resources(Some(merged));
+        st.spec.set_linux(Some(linux));
+        state::save(&c.dir, &st)
+    }
+}
+
+/// `base` with every field of `patch` laid over it, objects merged recursively.
+fn merge(mut base: serde_json::Value, patch: &serde_json::Value) -> serde_json::Value {
+    match (&mut base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                let merged = merge(b.remove(k).unwrap_or(serde_json::Value::Null), v);
+                b.insert(k.clone(), merged);
+            }
+            base
+        }
+        _ => patch.clone(),
+    }
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::merge;
+    use serde_json::json;
+
+    #[test]
+    fn merge_lays_patch_over_base() {
+        let base = json!({"memory": {"limit": 1, "swap": 2}, "pids": {"limit": 5}});
+        let patch = json!({"memory": {"limit": 10}, "cpu": {"shares": 3}});
+        assert_eq!(
+            merge(base, &patch),
+            json!({"memory": {"limit": 10, "swap": 2}, "pids": {"limit": 5}, "cpu": {"shares": 3}})
+        );
+    }
+}

@@ -230,3 +230,31 @@ fn cgroup_removed_after_delete() {
     let left = b.leftovers();
     assert!(left.is_empty(), "after delete -f: {left:?}");
 }
+
+#[test]
+fn update_changes_limits_of_a_running_container() {
+    require_root!();
+    let mut b = Bundle::new("update");
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
+    b.args(&["/probe", "sleep", "600"]);
+    b.create().expect_ok();
+    b.start().expect_ok();
+    let (mem_file, pids_file) = if cgroup_v2_only() {
+        ("memory.max", "pids.max")
+    } else {
+        ("memory.limit_in_bytes", "pids.max")
+    };
+    b.rt(&["update", "--memory", "96m", "--pids-limit", "33", &b.id])
+        .expect_ok();
+    assert_eq!(
+        host_value(&b, "memory", mem_file).as_deref(),
+        Some("100663296")
+    );
+    assert_eq!(host_value(&b, "pids", pids_file).as_deref(), Some("33"));
+    // A malformed value is refused and changes nothing.
+    assert!(!b.rt(&["update", "--memory", "12x", &b.id]).ok());
+    assert_eq!(
+        host_value(&b, "memory", mem_file).as_deref(),
+        Some("100663296")
+    );
+}

@@ -374,3 +374,37 @@ fn device_cgroup_denies_unlisted_device() {
         "opening a device the cgroup denies: {w}"
     );
 }
+
+#[test]
+fn idmapped_bind_mount_shows_mapped_owners() {
+    require_root!();
+    if runtime_is_runc_1_1() {
+        crate::skip!("runc 1.1 predates idmapped mounts");
+    }
+    let mut b = Bundle::new("idmap");
+    let src = b.dir.join("idmap-src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"x").unwrap();
+    std::os::unix::fs::chown(src.join("f"), Some(0), Some(0)).unwrap();
+    let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+    mounts.push(json!({
+        "destination": "/data", "type": "bind", "source": src,
+        "options": ["rbind", "idmap", "ro"],
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}]
+    }));
+    b.config["mounts"] = json!(mounts);
+    b.args(&["/bin/busybox", "stat", "-c", "%u %g", "/data/f"]);
+    let out = b.run();
+    if out.stderr.contains("does not support idmapped mounts") {
+        crate::skip!(
+            "the filesystem under /tmp cannot be idmapped: {}",
+            out.stderr
+        );
+    }
+    out.expect_ok();
+    assert_eq!(out.stdout.trim(), "1000 2000", "{out}");
+    let meta = std::fs::metadata(src.join("f")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid()), (0, 0), "the source is unchanged");
+}

@@ -153,12 +153,16 @@ impl Runtime {
 
     /// Creates a container: its init is set up and waits for `start`. Returns the init's pid.
     pub fn create(&self, o: &CreateOptions) -> Result<Pid> {
-        self.create_with_console(o, None)
+        Ok(self.create_with_console(o, false)?.0)
     }
 
-    /// `create`, with the console socket given as a connected fd instead of a path (for `run` on
-    /// the caller's terminal).
-    fn create_with_console(&self, o: &CreateOptions, console_fd: Option<OwnedFd>) -> Result<Pid> {
+    /// `create`; with `foreground` (for `run` on the caller's terminal) a config that asks for a
+    /// terminal but names no console socket gets one made here, whose other end is returned.
+    fn create_with_console(
+        &self,
+        o: &CreateOptions,
+        foreground: bool,
+    ) -> Result<(Pid, Option<OwnedFd>)> {
         state::validate_id(&o.id)?;
         let bundle = std::fs::canonicalize(&o.bundle)
             .map_err(|_| RuntimeError::BundleMissing(o.bundle.clone()))?;
@@ -181,6 +185,13 @@ impl Runtime {
             )
         })?;
         let terminal = process.terminal().unwrap_or(false);
+        let (our_console_end, console_fd) = if foreground && terminal && o.console_socket.is_none()
+        {
+            let (ours, theirs) = crate::terminal::console_pair()?;
+            (Some(ours), Some(theirs))
+        } else {
+            (None, None)
+        };
         if terminal && o.console_socket.is_none() && console_fd.is_none() {
             return Err(RuntimeError::InvalidArgument(
                 "process.terminal is true: a --console-socket is needed to hand over the terminal"
@@ -396,7 +407,7 @@ impl Runtime {
             state::write_atomic(pid_file, init_pid.as_raw().to_string().as_bytes())?;
         }
         guard.disarm();
-        Ok(init_pid)
+        Ok((init_pid, our_console_end))
     }
 
     /// Lets a created container's init exec the user's program, then runs the poststart hooks.
@@ -605,24 +616,17 @@ impl Runtime {
                 .map_err(|e| RuntimeError::sys("become subreaper", e))?;
             Some(crate::signals::block_forwarded()?)
         };
-        let spec_wants_tty = !detach
-            && o.console_socket.is_none()
-            && berth_oci::spec::load_spec(&o.bundle.join("config.json"))
-                .ok()
-                .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
-                .unwrap_or(false);
-        let (pid, terminal) = if spec_wants_tty {
-            let (ours, theirs) = crate::terminal::console_pair()?;
-            let pid = self.create_with_console(o, Some(theirs))?;
-            match crate::terminal::receive_master(&ours) {
-                Ok(master) => (pid, Some(master)),
-                Err(e) => {
-                    let _ = self.delete(&o.id, true);
-                    return Err(e);
-                }
+        let (pid, console) = self.create_with_console(o, !detach)?;
+        let terminal = match console
+            .as_ref()
+            .map(crate::terminal::receive_master)
+            .transpose()
+        {
+            Ok(master) => master,
+            Err(e) => {
+                let _ = self.delete(&o.id, true);
+                return Err(e);
             }
-        } else {
-            (self.create(o)?, None)
         };
         if let Err(e) = self.start(&o.id) {
             let _ = self.delete(&o.id, true);

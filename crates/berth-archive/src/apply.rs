@@ -3,7 +3,7 @@
 use crate::compression::Decoder;
 use crate::entry_path::normalise;
 use crate::error::ArchiveError;
-use crate::fsops::{empty_dir, errno_of, errno_of_rustix, is_dir_at, remove_at, Root};
+use crate::fsops::{empty_dir, errno_of_rustix, is_dir_at, remove_at, Root};
 use crate::hashio::HashingReader;
 use crate::{BUF_SIZE, OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX};
 use berth_oci::Digest;
@@ -191,6 +191,13 @@ impl Extractor<'_> {
         let parent = rel.parent().unwrap_or(Path::new(""));
 
         if let Some(hidden) = name.as_bytes().strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+            if matches!(hidden, b"" | b"." | b"..") {
+                return Err(ArchiveError::BadPath {
+                    entry: raw.to_path_buf(),
+                    path: raw.to_path_buf(),
+                    why: "is a whiteout of nothing, '.' or '..'",
+                });
+            }
             return self.whiteout(raw, parent, OsStr::from_bytes(hidden));
         }
 
@@ -343,7 +350,12 @@ impl Extractor<'_> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ArchiveError::Read(e)),
+                Err(source) => {
+                    return Err(ArchiveError::ReadData {
+                        entry: raw.to_path_buf(),
+                        source,
+                    })
+                }
             };
             file.write_all(&self.buf[..n])
                 .map_err(|source| ArchiveError::WriteData {
@@ -528,15 +540,12 @@ impl Extractor<'_> {
             )
             .map_err(md("mode"))?;
         }
-        let has_pax = entry.header().entry_type() != EntryType::XHeader;
-        if has_pax {
-            // lsetxattr through the parent's /proc entry: the last component is not followed.
-            let mut path = PathBuf::from(format!("/proc/self/fd/{}", pfd.as_raw_fd()));
-            path.push(name);
-            self.xattrs(entry, raw, |key, value| {
-                rustix::fs::lsetxattr(&path, key, value, rustix::fs::XattrFlags::empty())
-            })?;
-        }
+        // lsetxattr through the parent's /proc entry: the last component is not followed.
+        let mut path = PathBuf::from(format!("/proc/self/fd/{}", pfd.as_raw_fd()));
+        path.push(name);
+        self.xattrs(entry, raw, |key, value| {
+            rustix::fs::lsetxattr(&path, key, value, rustix::fs::XattrFlags::empty())
+        })?;
         let t = TimeSpec::new(meta.mtime, 0);
         utimensat(p, name, &t, &t, UtimensatFlags::NoFollowSymlink).map_err(md("mtime"))?;
         Ok(())
@@ -654,7 +663,6 @@ impl Extractor<'_> {
                 errno,
             })?;
         }
-        let _ = errno_of;
         Ok(())
     }
 }

@@ -20,6 +20,13 @@ pub enum ArchiveError {
         #[source]
         source: io::Error,
     },
+    /// The stream failed (corrupt or truncated compression, I/O error) inside an entry's data.
+    #[error("reading the data of tar entry {entry:?}: {source}")]
+    ReadData {
+        entry: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     /// The stream ended inside an entry's data.
     #[error("tar entry {entry:?} is truncated: {got} of {expected} bytes")]
     Truncated {
@@ -150,9 +157,10 @@ impl Classify for ArchiveError {
             | Xattr { errno, .. }
             | Link { errno, .. }
             | Whiteout { errno, .. } => class_of_errno(*errno as i32),
-            WriteData { source, .. } | Source { source, .. } | Output { source, .. } => {
-                class_of_io(source)
-            }
+            ReadData { source, .. }
+            | WriteData { source, .. }
+            | Source { source, .. }
+            | Output { source, .. } => class_of_io(source),
             SourceType { .. } => ErrorClass::InvalidArgument,
         }
     }

@@ -453,3 +453,55 @@ fn whiteouts_delete() {
     assert!(!root.join("d/olddir").exists());
     assert_eq!(fs::read(root.join("d/new")).unwrap(), b"n");
 }
+
+#[test]
+fn truncated_gzip_names_the_entry() {
+    let (t, root, _outside) = dirs();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let data: Vec<u8> = (0..4_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    fs::write(src.join("payload"), &data).unwrap();
+    let mut gz = Vec::new();
+    write_layer(&src, &mut gz, Compression::Gzip).unwrap();
+    let err = apply(&gz[..gz.len() / 2], &root, Whiteouts::Overlay).unwrap_err();
+    assert!(matches!(err, ArchiveError::ReadData { .. }), "{err}");
+    assert!(err.to_string().contains("payload"), "{err}");
+    assert_eq!(
+        berth_oci::Classify::class(&err),
+        berth_oci::ErrorClass::InvalidArgument
+    );
+}
+
+#[test]
+fn bad_whiteouts_are_rejected() {
+    let (_t, root, _outside) = dirs();
+    fs::create_dir(root.join("a")).unwrap();
+    fs::write(root.join("a/keep"), b"k").unwrap();
+    for name in ["a/.wh..", "a/.wh."] {
+        let mut tar = Vec::new();
+        raw_entry(&mut tar, name, tar::EntryType::Regular, "", b"");
+        end(&mut tar);
+        for mode in [Whiteouts::Delete, Whiteouts::Overlay] {
+            let err = apply(&tar, &root, mode).unwrap_err();
+            assert!(matches!(err, ArchiveError::BadPath { .. }), "{err}");
+        }
+    }
+    assert!(root.join("a/keep").exists());
+}
+
+#[test]
+fn replaces_dir_with_file_and_keeps_dir_over_dir() {
+    let (_t, root, _outside) = dirs();
+    fs::create_dir_all(root.join("x/y")).unwrap();
+    fs::create_dir_all(root.join("k")).unwrap();
+    fs::write(root.join("k/old"), b"o").unwrap();
+    let mut tar = Vec::new();
+    raw_entry(&mut tar, "x", tar::EntryType::Regular, "", b"file now");
+    raw_entry(&mut tar, "k/", tar::EntryType::Directory, "", b"");
+    end(&mut tar);
+    apply(&tar, &root, Whiteouts::Delete).unwrap();
+    assert_eq!(fs::read(root.join("x")).unwrap(), b"file now");
+    assert!(root.join("k/old").exists());
+}

@@ -16,7 +16,7 @@ use nix::unistd::{fchown, fchownat, linkat, symlinkat, Gid, Uid};
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -87,8 +87,7 @@ pub fn apply_layer<R: Read>(
     target: &Path,
     opts: &ApplyOptions,
 ) -> Result<LayerStats, ArchiveError> {
-    let decoder =
-        Decoder::new(BufReader::with_capacity(BUF_SIZE, reader)).map_err(ArchiveError::Read)?;
+    let decoder = Decoder::new(reader).map_err(ArchiveError::Read)?;
     let mut archive = tar::Archive::new(HashingReader::new(decoder));
     let root = berth_sys::mount::openat(
         None,
@@ -544,7 +543,11 @@ impl Extractor<'_> {
         let mut path = PathBuf::from(format!("/proc/self/fd/{}", pfd.as_raw_fd()));
         path.push(name);
         self.xattrs(entry, raw, |key, value| {
-            rustix::fs::lsetxattr(&path, key, value, rustix::fs::XattrFlags::empty())
+            match rustix::fs::lsetxattr(&path, key, value, rustix::fs::XattrFlags::empty()) {
+                // The kernel allows user.* xattrs only on files and directories.
+                Err(rustix::io::Errno::PERM) if key.starts_with("user.") => Ok(()),
+                other => other,
+            }
         })?;
         let t = TimeSpec::new(meta.mtime, 0);
         utimensat(p, name, &t, &t, UtimensatFlags::NoFollowSymlink).map_err(md("mtime"))?;

@@ -1,6 +1,6 @@
 //! Compression of layer streams: detection by magic bytes, decoding and encoding.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 
 /// How a layer stream is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,19 +29,22 @@ impl Compression {
     }
 }
 
+/// The stream as the decoders see it: the peeked magic bytes, then the rest, buffered.
+type Peeked<R> = io::Chain<io::Cursor<Vec<u8>>, BufReader<R>>;
+
 /// A reader that undoes the compression detected at the start of the stream.
 // One decoder per layer stream: the size difference costs nothing, boxing would add a hop.
 #[allow(clippy::large_enum_variant)]
-pub enum Decoder<R: BufRead> {
+pub enum Decoder<R: Read> {
     /// Uncompressed: bytes pass through.
-    Plain(R),
+    Plain(Peeked<R>),
     /// gzip, possibly several members.
-    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    Gzip(flate2::bufread::MultiGzDecoder<Peeked<R>>),
     /// zstd, possibly several frames.
-    Zstd(zstd::stream::read::Decoder<'static, R>),
+    Zstd(zstd::stream::read::Decoder<'static, Peeked<R>>),
 }
 
-impl<R: BufRead> std::fmt::Debug for Decoder<R> {
+impl<R: Read> std::fmt::Debug for Decoder<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Decoder::Plain(_) => "Decoder::Plain",
@@ -51,21 +54,28 @@ impl<R: BufRead> std::fmt::Debug for Decoder<R> {
     }
 }
 
-impl<R: BufRead> Decoder<R> {
-    /// Peeks at the first bytes of `reader` (without consuming them) and wraps it in the
-    /// matching decoder.
+impl<R: Read> Decoder<R> {
+    /// Reads the first bytes of `reader` (as many as the longest magic number, fewer only at the
+    /// end of the stream, however the reads are split) and wraps it, buffered, in the matching
+    /// decoder.
     pub fn new(mut reader: R) -> io::Result<Decoder<R>> {
-        let head = loop {
-            match reader.fill_buf() {
-                Ok(h) => break h,
+        let mut head = vec![0u8; ZSTD_MAGIC.len()];
+        let mut got = 0;
+        while got < head.len() {
+            match reader.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-        };
-        Ok(match Compression::detect(head) {
-            Compression::None => Decoder::Plain(reader),
-            Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(reader)),
-            Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(reader)?),
+        }
+        head.truncate(got);
+        let compression = Compression::detect(&head);
+        let stream = io::Cursor::new(head).chain(BufReader::with_capacity(crate::BUF_SIZE, reader));
+        Ok(match compression {
+            Compression::None => Decoder::Plain(stream),
+            Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(stream)),
+            Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(stream)?),
         })
     }
 
@@ -79,7 +89,7 @@ impl<R: BufRead> Decoder<R> {
     }
 }
 
-impl<R: BufRead> Read for Decoder<R> {
+impl<R: Read> Read for Decoder<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Decoder::Plain(r) => r.read(buf),
@@ -142,13 +152,26 @@ impl<W: Write> Write for Encoder<W> {
 mod tests {
     use super::*;
 
+    /// A reader that returns one byte per read, like a slow pipe.
+    struct OneByte<'a>(&'a [u8]);
+    impl Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() || buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = self.0[0];
+            self.0 = &self.0[1..];
+            Ok(1)
+        }
+    }
+
     fn roundtrip(c: Compression) {
         let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let mut enc = Encoder::new(Vec::new(), c).unwrap();
         enc.write_all(&data).unwrap();
         let packed = enc.finish().unwrap();
         assert_eq!(Compression::detect(&packed), c);
-        let mut dec = Decoder::new(io::BufReader::new(&packed[..])).unwrap();
+        let mut dec = Decoder::new(OneByte(&packed[..])).unwrap();
         assert_eq!(dec.compression(), c);
         let mut out = Vec::new();
         dec.read_to_end(&mut out).unwrap();
@@ -178,7 +201,7 @@ mod tests {
         enc.write_all(&[7u8; 10_000]).unwrap();
         let packed = enc.finish().unwrap();
         let cut = &packed[..packed.len() - 6];
-        let mut dec = Decoder::new(io::BufReader::new(cut)).unwrap();
+        let mut dec = Decoder::new(cut).unwrap();
         let mut out = Vec::new();
         assert!(dec.read_to_end(&mut out).is_err());
     }

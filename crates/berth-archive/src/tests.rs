@@ -505,3 +505,51 @@ fn replaces_dir_with_file_and_keeps_dir_over_dir() {
     assert_eq!(fs::read(root.join("x")).unwrap(), b"file now");
     assert!(root.join("k/old").exists());
 }
+
+#[test]
+fn gnu_tar_extracts_our_output_identically() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    make_tree(&src);
+    let mut layer = Vec::new();
+    write_layer(&src, &mut layer, Compression::None).unwrap();
+    let dst = t.path().join("dst");
+    fs::create_dir(&dst).unwrap();
+    let mut child = Command::new("tar")
+        .args([
+            "--xattrs",
+            "--xattrs-include=user.*",
+            "--same-owner",
+            "--numeric-owner",
+            "-C",
+        ])
+        .arg(&dst)
+        .args(["-xpf", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &layer).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert_same_tree(&src, &dst);
+}
+
+#[test]
+fn user_xattr_on_symlink_is_skipped() {
+    let (_t, root, _outside) = dirs();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([("SCHILY.xattr.user.x", &b"v"[..])])
+        .unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_link(&mut h, "s", "target").unwrap();
+    let tar = b.into_inner().unwrap();
+    apply(&tar, &root, Whiteouts::Overlay).unwrap();
+    assert_eq!(fs::read_link(root.join("s")).unwrap(), Path::new("target"));
+}

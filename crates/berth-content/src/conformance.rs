@@ -343,3 +343,38 @@ pub fn unsupported_algorithm_refused(f: &Fixture) {
         ErrorClass::InvalidArgument
     );
 }
+
+/// A digest learned only at the end is checked like one given at the start.
+pub fn commit_expecting_late_digest(f: &Fixture) {
+    let s = &*f.store;
+    let data = b"late digest";
+    let d = Digest::sha256_of(data);
+    let mut w = s.writer("late", None).unwrap();
+    w.write_all(data).unwrap();
+    assert_eq!(w.commit_expecting(d.clone(), data.len() as u64).unwrap(), d);
+    let mut w = s.writer("late-bad", None).unwrap();
+    w.write_all(b"other").unwrap();
+    let err = w
+        .commit_expecting(Digest::sha256_of(b"nope"), 5)
+        .unwrap_err();
+    assert!(matches!(err, ContentError::DigestMismatch { .. }), "{err}");
+    let mut w = s.writer("late-conflict", Some((d.clone(), 11))).unwrap();
+    w.write_all(data).unwrap();
+    let err = w.commit_expecting(Digest::sha256_of(b"x"), 1).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Conflict, "{err}");
+    assert_eq!(s.list().unwrap().len(), 1);
+}
+
+/// `copy_from` streams a reader in and the result commits.
+pub fn copy_from_streams(f: &Fixture) {
+    let s = &*f.store;
+    let data = pattern(2 * 1024 * 1024 + 99, 9);
+    let d = Digest::sha256_of(&data);
+    let mut w = s
+        .writer("copy", Some((d.clone(), data.len() as u64)))
+        .unwrap();
+    assert_eq!(w.copy_from(&mut &data[..]).unwrap(), data.len() as u64);
+    assert_eq!(w.offset(), data.len() as u64);
+    assert_eq!(w.commit().unwrap(), d);
+    assert_eq!(read_all(s, &d), data);
+}

@@ -242,6 +242,19 @@ impl Writer {
             (None, None) => None,
         };
         let data_path = paths.data();
+        // A crash inside `commit` can leave the data already made read-only (0444) for
+        // publishing; make it writable again so that an unprivileged writer can resume.
+        if let Ok(m) = fs::metadata(&data_path) {
+            if m.permissions().mode() & 0o200 == 0 {
+                fs::set_permissions(&data_path, fs::Permissions::from_mode(0o644)).map_err(
+                    |source| ContentError::IngestOpen {
+                        reference: reference.into(),
+                        path: data_path.clone(),
+                        source,
+                    },
+                )?;
+            }
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -301,6 +314,45 @@ impl Writer {
     /// The digest and size this ingest must match at commit, if known.
     pub fn expected(&self) -> Option<&(Digest, u64)> {
         self.expected.as_ref()
+    }
+
+    /// Streams all of `src` into the ingest through one reusable 1 MiB buffer; returns the bytes copied.
+    pub fn copy_from(&mut self, src: &mut dyn Read) -> io::Result<u64> {
+        let mut buf = vec![0u8; BUF_SIZE];
+        let mut total = 0u64;
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+    }
+
+    /// Commits against a digest and size learned only at the end of the upload (e.g. a registry
+    /// `PUT ...?digest=`). Fails with `ExpectedConflict` if the ingest was started expecting other
+    /// values, otherwise behaves like [`Writer::commit`] with these expectations.
+    pub fn commit_expecting(mut self, digest: Digest, size: u64) -> Result<Digest> {
+        if digest.algorithm() != "sha256" {
+            return Err(ContentError::UnsupportedAlgorithm {
+                reference: self.reference.clone(),
+                digest,
+            });
+        }
+        if let Some((ed, es)) = &self.expected {
+            if *ed != digest || *es != size {
+                return Err(ContentError::ExpectedConflict {
+                    reference: self.reference.clone(),
+                    existing: format!("{ed} ({es} bytes)"),
+                    requested: format!("{digest} ({size} bytes)"),
+                });
+            }
+        }
+        self.expected = Some((digest, size));
+        self.commit()
     }
 
     /// Verifies size and digest, makes the data durable and moves it to `blobs/sha256/<hex>`.

@@ -35,8 +35,12 @@ pub trait IngestWriter: Write + Send {
     fn reference(&self) -> &str;
     /// Bytes written so far, including those found when resuming.
     fn offset(&self) -> u64;
+    /// Streams all of `src` into the ingest with one large buffer; returns the bytes copied.
+    fn copy_from(&mut self, src: &mut dyn Read) -> std::io::Result<u64>;
     /// Verifies and publishes the blob; an existing identical blob is success.
     fn commit(self: Box<Self>) -> Result<Digest>;
+    /// Like `commit`, with the digest and size learned only now.
+    fn commit_expecting(self: Box<Self>, digest: Digest, size: u64) -> Result<Digest>;
 }
 
 impl IngestWriter for Writer {
@@ -46,8 +50,14 @@ impl IngestWriter for Writer {
     fn offset(&self) -> u64 {
         Writer::offset(self)
     }
+    fn copy_from(&mut self, src: &mut dyn Read) -> std::io::Result<u64> {
+        Writer::copy_from(self, src)
+    }
     fn commit(self: Box<Self>) -> Result<Digest> {
         Writer::commit(*self)
+    }
+    fn commit_expecting(self: Box<Self>, digest: Digest, size: u64) -> Result<Digest> {
+        Writer::commit_expecting(*self, digest, size)
     }
 }
 

@@ -227,3 +227,65 @@ impl ContentStore {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn published_blobs_are_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        let mut w = store.writer("ro", None).unwrap();
+        w.write_all(b"ro").unwrap();
+        let d = w.commit().unwrap();
+        let mode = fs::metadata(store.blob_path(&d))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o444);
+    }
+
+    #[test]
+    fn resumes_data_left_read_only_by_a_crash_in_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        let mut w = store.writer("half", None).unwrap();
+        w.write_all(b"ab").unwrap();
+        drop(w);
+        let paths = IngestPaths::new(&dir.path().join("ingest"), "half").unwrap();
+        fs::set_permissions(paths.data(), fs::Permissions::from_mode(0o444)).unwrap();
+        let mut w = store.writer("half", None).unwrap();
+        assert_eq!(w.offset(), 2);
+        w.write_all(b"cd").unwrap();
+        assert_eq!(w.commit().unwrap(), Digest::sha256_of(b"abcd"));
+    }
+
+    #[test]
+    fn list_skips_foreign_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        fs::write(dir.path().join("blobs/sha256/not-a-digest"), b"x").unwrap();
+        fs::write(dir.path().join("blobs/stray-file"), b"x").unwrap();
+        assert!(store.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn refs_with_any_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        let reference = "../../etc/passwd\n\u{0}x";
+        let mut w = store.writer(reference, None).unwrap();
+        w.write_all(b"z").unwrap();
+        drop(w);
+        assert_eq!(store.ingests().unwrap()[0].reference, reference);
+        store.abort(reference).unwrap();
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "only blobs/ and ingest/"
+        );
+    }
+}

@@ -46,6 +46,15 @@ fn make_tree(dir: &Path) {
             Some(Gid::from_raw(5678)),
         )
         .unwrap();
+        // setuid survives the owner change on extraction.
+        fs::write(dir.join("suid"), b"#!/bin/sh").unwrap();
+        chown(
+            &dir.join("suid"),
+            Some(Uid::from_raw(42)),
+            Some(Gid::from_raw(42)),
+        )
+        .unwrap();
+        fs::set_permissions(dir.join("suid"), fs::Permissions::from_mode(0o4755)).unwrap();
         mknod(
             &dir.join("null"),
             SFlag::S_IFCHR,

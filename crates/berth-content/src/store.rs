@@ -211,7 +211,9 @@ impl ContentStore {
             let Ok(reference) = fs::read_to_string(dir.join("ref")) else {
                 continue;
             };
-            let paths = IngestPaths::new(&self.ingest, &reference)?;
+            let Ok(paths) = IngestPaths::new(&self.ingest, &reference) else {
+                continue;
+            };
             if paths.dir != dir {
                 continue;
             }

@@ -23,6 +23,7 @@ pub fn run_all(make: impl Fn(&Path) -> Box<dyn Snapshotter>) {
     keys_unique(make);
     unknown_key(make);
     survives_reopen(make);
+    two_instances_share_root(make);
 }
 
 fn class<T: std::fmt::Debug>(r: Result<T, SnapshotError>) -> ErrorClass {
@@ -241,4 +242,21 @@ pub fn survives_reopen(make: Make) {
     s.prepare("c", Some("A")).unwrap();
     let ids: std::collections::BTreeSet<u64> = s.list().unwrap().iter().map(|i| i.id).collect();
     assert_eq!(ids.len(), 3, "ids must not be reused after reopen");
+}
+
+/// Two instances on one root (as two processes would be) see each other's changes.
+pub fn two_instances_share_root(make: Make) {
+    let tmp = tempfile::tempdir().unwrap();
+    let s1 = make(tmp.path());
+    let s2 = make(tmp.path());
+    s1.prepare("a", None).unwrap();
+    assert_eq!(class(s2.prepare("a", None)), ErrorClass::AlreadyExists);
+    s2.prepare("b", None).unwrap();
+    s2.commit("B", "b").unwrap();
+    s1.prepare("c", Some("B")).unwrap();
+    assert_eq!(class(s2.remove("B")), ErrorClass::Conflict);
+    let list = s1.list().unwrap();
+    assert_eq!(list, s2.list().unwrap());
+    let ids: std::collections::BTreeSet<u64> = list.iter().map(|i| i.id).collect();
+    assert_eq!(ids.len(), 3);
 }

@@ -24,7 +24,7 @@ impl CopySnapshotter {
     }
 
     fn create(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>> {
-        let mut meta = self.store.lock();
+        let mut meta = self.store.lock()?;
         let id = self
             .store
             .create(&mut meta, key, parent, kind, |from, to| match from {
@@ -61,7 +61,7 @@ impl Snapshotter for CopySnapshotter {
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
-        let meta = self.store.lock();
+        let meta = self.store.lock()?;
         let e = Store::get(&meta, key)?;
         Ok(vec![bind(&self.store.fs_dir(e.id), e.kind != Kind::Active)])
     }

@@ -46,6 +46,9 @@ pub enum SnapshotError {
     /// Removing a snapshot directory failed.
     #[error("remove {path}: {source}")]
     RemoveDir { path: PathBuf, source: io::Error },
+    /// Opening or locking the store's lock file failed.
+    #[error("lock {path}: {source}")]
+    Lock { path: PathBuf, source: io::Error },
     /// Reading the metadata file failed.
     #[error("read metadata {path}: {source}")]
     ReadMeta { path: PathBuf, source: io::Error },
@@ -80,6 +83,7 @@ impl Classify for SnapshotError {
             SnapshotError::CreateDir { source, .. }
             | SnapshotError::Copy { source, .. }
             | SnapshotError::RemoveDir { source, .. }
+            | SnapshotError::Lock { source, .. }
             | SnapshotError::ReadMeta { source, .. }
             | SnapshotError::WriteMeta { source, .. } => io_class(source),
         }

@@ -9,6 +9,8 @@
 //!
 //! On disk both drivers use `<root>/snapshots/<id>/{fs,work}` and `<root>/metadata.json`, which maps
 //! keys to ids, parents and kinds and is replaced atomically (temp, fsync, rename, fsync dir).
+//! Every operation holds an exclusive `flock` on `<root>/lock` and rereads the metadata, so several
+//! processes may share a root.
 //!
 //! Drivers: [`OverlaySnapshotter`] (overlayfs, handles deep parent chains) and
 //! [`CopySnapshotter`] (full copies, for filesystems without overlay). Both pass [`conformance`].

@@ -39,7 +39,7 @@ impl OverlaySnapshotter {
     }
 
     fn create(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>> {
-        let mut meta = self.store.lock();
+        let mut meta = self.store.lock()?;
         // Compute the mounts before creating anything so a too-deep chain leaves no trace.
         let chain = Store::chain(&meta, parent)?;
         let id = meta.next_id;
@@ -156,7 +156,7 @@ impl Snapshotter for OverlaySnapshotter {
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
-        let meta = self.store.lock();
+        let meta = self.store.lock()?;
         let e = Store::get(&meta, key)?;
         let chain = Store::chain(&meta, e.parent.as_deref())?;
         self.mounts_for(key, e.kind, e.id, &chain)
@@ -204,7 +204,11 @@ mod tests {
         let s = OverlaySnapshotter::new(&root).unwrap();
         let mut parent: Option<String> = None;
         for i in 0..200 {
-            s.prepare(&format!("a{i}"), parent.as_deref()).unwrap();
+            let m = s.prepare(&format!("a{i}"), parent.as_deref()).unwrap();
+            if i == 0 || i == 199 {
+                let dir = crate::conformance::writable_dir(&m);
+                std::fs::write(dir.join(format!("f{i}")), b"x").unwrap();
+            }
             s.commit(&format!("l{i}"), &format!("a{i}")).unwrap();
             parent = Some(format!("l{i}"));
         }
@@ -215,5 +219,14 @@ mod tests {
         assert!(lower.starts_with(&format!("{}/fs", s.stat("l199").unwrap().id)));
         assert!(m[0].options.join(",").len() <= MOUNT_DATA_LIMIT);
         assert!(m[0].option("upperdir").unwrap().starts_with('/'));
+        // Mount it for real (root only): relative lowerdirs resolve from mount_dir().
+        let upper = crate::conformance::writable_dir(&m);
+        let ran = crate::conformance::with_mounted(&m, &s.mount_dir(), |d| {
+            assert!(d.join("f0").exists() && d.join("f199").exists());
+            std::fs::write(d.join("new"), b"n").unwrap();
+        });
+        if ran {
+            assert!(upper.join("new").exists());
+        }
     }
 }

@@ -2,14 +2,17 @@
 
 use crate::error::{Result, SnapshotError};
 use crate::{Info, Kind};
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 const META_FILE: &str = "metadata.json";
+const LOCK_FILE: &str = "lock";
 
 /// One snapshot's record in the metadata file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,8 +29,8 @@ pub(crate) struct Meta {
     pub snapshots: BTreeMap<String, Entry>,
 }
 
-/// Metadata plus directory layout under one root. Operations are serialised by a mutex
-/// (one process per root).
+/// Metadata plus directory layout under one root. Every operation holds [`Store::lock`], so
+/// several instances (threads or processes) may share a root.
 #[derive(Debug)]
 pub(crate) struct Store {
     root: PathBuf,
@@ -42,16 +45,9 @@ impl Store {
             path: snaps.clone(),
             source,
         })?;
-        let path = root.join(META_FILE);
-        let meta = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|source| SnapshotError::ParseMeta { path, source })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
-            Err(source) => return Err(SnapshotError::ReadMeta { path, source }),
-        };
         Ok(Store {
             root: root.to_path_buf(),
-            meta: Mutex::new(meta),
+            meta: Mutex::new(load(root)?),
         })
     }
 
@@ -75,8 +71,31 @@ impl Store {
         self.dir(id).join("work")
     }
 
-    pub fn lock(&self) -> MutexGuard<'_, Meta> {
-        self.meta.lock().unwrap_or_else(|e| e.into_inner())
+    /// Serialises against other threads (mutex) and other processes (`flock` on `<root>/lock`),
+    /// then reloads the metadata from disk so changes made by other instances are seen.
+    pub fn lock(&self) -> Result<Locked<'_>> {
+        let mut meta = self.meta.lock().unwrap_or_else(|e| e.into_inner());
+        let path = self.root.join(LOCK_FILE);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| SnapshotError::Lock {
+                path: path.clone(),
+                source,
+            })?;
+        let flock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| {
+            SnapshotError::Lock {
+                path,
+                source: errno.into(),
+            }
+        })?;
+        *meta = load(&self.root)?;
+        Ok(Locked {
+            meta,
+            _flock: flock,
+        })
     }
 
     /// Writes `meta` atomically: temp file, fsync, rename, fsync of the directory.
@@ -184,7 +203,7 @@ impl Store {
     /// Turns active `key` into committed `name`.
     pub fn commit(&self, name: &str, key: &str) -> Result<()> {
         check_key(name)?;
-        let mut meta = self.lock();
+        let mut meta = self.lock()?;
         let e = Self::get(&meta, key)?;
         if e.kind != Kind::Active {
             return Err(SnapshotError::NotActive {
@@ -211,7 +230,7 @@ impl Store {
 
     /// Forgets `key` (metadata first, so a crash leaves only an orphan dir) and deletes its dir.
     pub fn remove(&self, key: &str) -> Result<()> {
-        let mut meta = self.lock();
+        let mut meta = self.lock()?;
         let id = Self::get(&meta, key)?.id;
         let children = meta
             .snapshots
@@ -233,14 +252,44 @@ impl Store {
     }
 
     pub fn stat(&self, key: &str) -> Result<Info> {
-        let meta = self.lock();
+        let meta = self.lock()?;
         let e = Self::get(&meta, key)?;
         Ok(info(key, e))
     }
 
     pub fn list(&self) -> Result<Vec<Info>> {
-        let meta = self.lock();
+        let meta = self.lock()?;
         Ok(meta.snapshots.iter().map(|(k, e)| info(k, e)).collect())
+    }
+}
+
+/// Reads `<root>/metadata.json` (absent: empty).
+fn load(root: &Path) -> Result<Meta> {
+    let path = root.join(META_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|source| SnapshotError::ParseMeta { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Meta::default()),
+        Err(source) => Err(SnapshotError::ReadMeta { path, source }),
+    }
+}
+
+/// The metadata, held under both the in-process mutex and the cross-process file lock.
+pub(crate) struct Locked<'a> {
+    meta: MutexGuard<'a, Meta>,
+    _flock: Flock<fs::File>,
+}
+
+impl Deref for Locked<'_> {
+    type Target = Meta;
+    fn deref(&self) -> &Meta {
+        &self.meta
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Meta {
+        &mut self.meta
     }
 }
 
@@ -288,7 +337,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let s = Store::open(tmp.path()).unwrap();
         {
-            let mut m = s.lock();
+            let mut m = s.lock().unwrap();
             s.create(&mut m, "a", None, Kind::Active, |_, _| Ok(()))
                 .unwrap();
         }
@@ -304,7 +353,7 @@ mod tests {
     fn failed_populate_leaves_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         let s = Store::open(tmp.path()).unwrap();
-        let mut m = s.lock();
+        let mut m = s.lock().unwrap();
         let r = s.create(&mut m, "a", None, Kind::Active, |_, p| {
             Err(SnapshotError::Copy {
                 path: p.to_path_buf(),

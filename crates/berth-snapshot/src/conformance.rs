@@ -24,6 +24,7 @@ pub fn run_all(make: impl Fn(&Path) -> Box<dyn Snapshotter>) {
     unknown_key(make);
     survives_reopen(make);
     two_instances_share_root(make);
+    cleanup_removes_orphans(make);
 }
 
 fn class<T: std::fmt::Debug>(r: Result<T, SnapshotError>) -> ErrorClass {
@@ -259,4 +260,22 @@ pub fn two_instances_share_root(make: Make) {
     assert_eq!(list, s2.list().unwrap());
     let ids: std::collections::BTreeSet<u64> = list.iter().map(|i| i.id).collect();
     assert_eq!(ids.len(), 3);
+}
+
+/// Orphan directories (crash leftovers) are removed; live snapshots are kept.
+pub fn cleanup_removes_orphans(make: Make) {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = make(tmp.path());
+    s.prepare("a", None).unwrap();
+    let live = tmp
+        .path()
+        .join("snapshots")
+        .join(s.stat("a").unwrap().id.to_string());
+    let orphan = tmp.path().join("snapshots/999");
+    fs::create_dir_all(orphan.join("fs")).unwrap();
+    let removed = s.cleanup().unwrap();
+    assert_eq!(removed, vec![orphan.clone()]);
+    assert!(!orphan.exists());
+    assert!(live.join("fs").is_dir());
+    assert!(s.cleanup().unwrap().is_empty());
 }

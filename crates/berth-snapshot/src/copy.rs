@@ -60,6 +60,10 @@ impl Snapshotter for CopySnapshotter {
         self.store.list()
     }
 
+    fn cleanup(&self) -> Result<Vec<std::path::PathBuf>> {
+        self.store.cleanup()
+    }
+
     fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
         let meta = self.store.lock()?;
         let e = Store::get(&meta, key)?;

@@ -109,6 +109,9 @@ pub trait Snapshotter: Send + Sync {
     fn list(&self) -> Result<Vec<Info>>;
     /// The mounts of an existing snapshot (committed ones are returned read-only).
     fn mounts(&self, key: &str) -> Result<Vec<Mount>>;
+    /// Deletes directories under `<root>/snapshots` that no snapshot refers to (crash
+    /// leftovers); returns the removed paths.
+    fn cleanup(&self) -> Result<Vec<std::path::PathBuf>>;
 }
 
 #[cfg(test)]

@@ -155,6 +155,10 @@ impl Snapshotter for OverlaySnapshotter {
         self.store.list()
     }
 
+    fn cleanup(&self) -> Result<Vec<std::path::PathBuf>> {
+        self.store.cleanup()
+    }
+
     fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
         let meta = self.store.lock()?;
         let e = Store::get(&meta, key)?;

@@ -251,6 +251,37 @@ impl Store {
         remove_tree(&self.dir(id))
     }
 
+    /// Removes entries of `snapshots/` no snapshot refers to (left by a crash between creating
+    /// a dir and saving the metadata, or between saving and deleting). Returns what it removed.
+    pub fn cleanup(&self) -> Result<Vec<PathBuf>> {
+        let meta = self.lock()?;
+        let used: std::collections::HashSet<String> =
+            meta.snapshots.values().map(|e| e.id.to_string()).collect();
+        let dir = self.snapshots_dir();
+        let err = |source| SnapshotError::RemoveDir {
+            path: dir.clone(),
+            source,
+        };
+        let mut removed = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(err)? {
+            let entry = entry.map_err(err)?;
+            if used.contains(&*entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type().map_err(err)?.is_dir() {
+                remove_tree(&path)?;
+            } else {
+                fs::remove_file(&path).map_err(|source| SnapshotError::RemoveDir {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+            removed.push(path);
+        }
+        Ok(removed)
+    }
+
     pub fn stat(&self, key: &str) -> Result<Info> {
         let meta = self.lock()?;
         let e = Self::get(&meta, key)?;

@@ -225,16 +225,12 @@ pub(crate) fn bind_idmapped(
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::MetadataExt;
-    use std::process::Command;
 
     use serde_json::json;
 
     use super::super::mounts::{mount_entry, Context};
     use super::super::resolve::Root;
     use super::*;
-
-    const CHILD_ENV: &str = "BERTH_IDMAP_TEST_CHILD";
-    const DIR_ENV: &str = "BERTH_IDMAP_TEST_DIR";
 
     fn mount(v: serde_json::Value) -> Mount {
         serde_json::from_value(v).unwrap()
@@ -251,51 +247,12 @@ mod tests {
     }
 
     /// In the child (a private mount namespace, plus the `unshare` flags in `extra`):
-    /// `Some(temp dir)`. In the parent: runs the child under `unshare -m`, checks it passed and
-    /// that nothing leaked, returns `None`.
+    /// `Some(temp dir)`. In the parent: runs the child, checks it passed and that nothing leaked,
+    /// returns `None`.
     fn in_child(name: &str, extra: &[&str]) -> Option<PathBuf> {
-        if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
-            return Some(PathBuf::from(std::env::var(DIR_ENV).unwrap()));
-        }
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipping rootfs::idmap::tests::{name}: needs root");
-            return None;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("berth-idmap-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let out = Command::new("unshare")
-            .args(["-m", "--propagation", "private"])
-            .args(extra)
-            .arg("--")
-            .arg(std::env::current_exe().unwrap())
-            .args([
-                &format!("rootfs::idmap::tests::{name}"),
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, name)
-            .env(DIR_ENV, dir.path())
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "child {name} failed:\n{text}");
-        assert!(
-            text.contains("1 passed"),
-            "child {name} ran no test:\n{text}"
-        );
-        let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(
-            !host.contains(dir.path().to_str().unwrap()),
-            "mount leaked to the host"
-        );
-        None
+        let mut args = vec!["-m", "--propagation", "private"];
+        args.extend_from_slice(extra);
+        crate::rootfs::tests::run_in_child("rootfs::idmap::tests", name, &args)
     }
 
     /// The mount options of the topmost mount at `path`, from mountinfo.

@@ -21,11 +21,17 @@ const DIR_ENV: &str = "BERTH_ROOTFS_TEST_DIR";
 
 /// In the child: `Some(temp dir)`, run the body. In the parent: runs the child and returns `None`.
 fn in_child(name: &str, unshare: &[&str]) -> Option<PathBuf> {
+    run_in_child("rootfs::tests", name, unshare)
+}
+
+/// [`in_child`] for the test `name` of test module `module` (its path in the test binary, e.g.
+/// `rootfs::idmap::tests`), under `unshare` with the given arguments.
+pub(super) fn run_in_child(module: &str, name: &str, unshare: &[&str]) -> Option<PathBuf> {
     if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
         return Some(PathBuf::from(std::env::var(DIR_ENV).unwrap()));
     }
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipping rootfs::tests::{name}: needs root");
+        eprintln!("skipping {module}::{name}: needs root");
         return None;
     }
     let dir = tempfile::Builder::new()
@@ -37,7 +43,7 @@ fn in_child(name: &str, unshare: &[&str]) -> Option<PathBuf> {
         .arg("--")
         .arg(std::env::current_exe().unwrap())
         .args([
-            &format!("rootfs::tests::{name}"),
+            &format!("{module}::{name}"),
             "--exact",
             "--nocapture",
             "--test-threads=1",

@@ -31,6 +31,20 @@ pub(crate) fn write_path(path: &Path, value: &str) -> Result<(), CgroupError> {
 }
 
 /// Reads `dir/file`.
+/// Removes a parent cgroup directory this object created, if it is now unused: one that is gone
+/// already, or still has children or processes (another container's), is left alone silently.
+pub(crate) fn remove_parent(dir: &Path) -> Result<(), CgroupError> {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => Ok(()),
+        Err(source) => Err(CgroupError::Remove {
+            path: dir.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 pub(crate) fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
     let path = dir.join(file);
     std::fs::read_to_string(&path).map_err(|source| CgroupError::Read { path, source })

@@ -1,6 +1,5 @@
 //! The cgroup v1 driver: one directory per mounted hierarchy (also used on hybrid hosts).
 
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -540,16 +539,8 @@ impl Cgroup for V1 {
             if self.hiers.iter().any(|h| &h.dir == dir) {
                 continue;
             }
-            match std::fs::remove_dir(dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
-                Err(source) => {
-                    first_err.get_or_insert(CgroupError::Remove {
-                        path: dir.clone(),
-                        source,
-                    });
-                }
+            if let Err(e) = fsutil::remove_parent(dir) {
+                first_err.get_or_insert(e);
             }
         }
         first_err.map_or(Ok(()), Err)

@@ -1,7 +1,6 @@
 //! The cgroup v2 driver: one directory in the unified hierarchy.
 
 use std::collections::BTreeSet;
-use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -576,16 +575,8 @@ impl Cgroup for V2 {
         }
         let created = std::mem::take(&mut *self.created.lock().unwrap_or_else(|e| e.into_inner()));
         for dir in created.iter().rev().filter(|d| **d != self.dir) {
-            match std::fs::remove_dir(dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
-                Err(source) => {
-                    first_err.get_or_insert(CgroupError::Remove {
-                        path: dir.clone(),
-                        source,
-                    });
-                }
+            if let Err(e) = fsutil::remove_parent(dir) {
+                first_err.get_or_insert(e);
             }
         }
         first_err.map_or(Ok(()), Err)

@@ -311,6 +311,12 @@ impl Writer {
         self.offset
     }
 
+    /// The digest of the bytes accepted so far (of the whole blob once everything is written),
+    /// known before [`Writer::commit`] publishes it.
+    pub fn digest(&self) -> Digest {
+        self.hasher.digest()
+    }
+
     /// The digest and size this ingest must match at commit, if known.
     pub fn expected(&self) -> Option<&(Digest, u64)> {
         self.expected.as_ref()

@@ -35,6 +35,8 @@ pub trait IngestWriter: Write + Send {
     fn reference(&self) -> &str;
     /// Bytes written so far, including those found when resuming.
     fn offset(&self) -> u64;
+    /// The digest of the bytes written so far.
+    fn digest(&self) -> Digest;
     /// Streams all of `src` into the ingest with one large buffer; returns the bytes copied.
     fn copy_from(&mut self, src: &mut dyn Read) -> std::io::Result<u64>;
     /// Verifies and publishes the blob; an existing identical blob is success.
@@ -49,6 +51,9 @@ impl IngestWriter for Writer {
     }
     fn offset(&self) -> u64 {
         Writer::offset(self)
+    }
+    fn digest(&self) -> Digest {
+        Writer::digest(self)
     }
     fn copy_from(&mut self, src: &mut dyn Read) -> std::io::Result<u64> {
         Writer::copy_from(self, src)

@@ -25,6 +25,43 @@ pub fn run_all(make: impl Fn(&Path) -> Box<dyn Snapshotter>) {
     survives_reopen(make);
     two_instances_share_root(make);
     cleanup_removes_orphans(make);
+    layers_stack_after_parallel_unpack(make);
+}
+
+/// `layer_dir` names the dir writes land in; drivers with independent layers stack parentless
+/// snapshots with `commit_with_parent`, others refuse it.
+pub fn layers_stack_after_parallel_unpack(make: Make) {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = make(tmp.path());
+    let m = s.prepare("base-x", None).unwrap();
+    assert_eq!(s.layer_dir("base-x").unwrap(), writable_dir(&m));
+    std::fs::write(s.layer_dir("base-x").unwrap().join("a"), b"a").unwrap();
+    s.prepare("top-x", None).unwrap();
+    std::fs::write(s.layer_dir("top-x").unwrap().join("b"), b"b").unwrap();
+    s.commit("base", "base-x").unwrap();
+    if !s.independent_layers() {
+        assert_eq!(
+            class(s.commit_with_parent("top", "top-x", Some("base"))),
+            ErrorClass::FailedPrecondition
+        );
+        return;
+    }
+    assert_eq!(
+        class(s.commit_with_parent("top", "top-x", Some("missing"))),
+        ErrorClass::NotFound
+    );
+    s.commit_with_parent("top", "top-x", Some("base")).unwrap();
+    assert_eq!(s.stat("top").unwrap().parent.as_deref(), Some("base"));
+    assert_eq!(class(s.remove("base")), ErrorClass::Conflict);
+    // A snapshot prepared on a parent cannot be re-parented.
+    s.prepare("c-x", Some("top")).unwrap();
+    assert_eq!(
+        class(s.commit_with_parent("c", "c-x", None)),
+        ErrorClass::Conflict
+    );
+    let view = s.view("v", Some("top")).unwrap();
+    assert_eq!(view[0].typ, "overlay");
+    assert_eq!(view[0].option("lowerdir").unwrap().split(':').count(), 2);
 }
 
 fn class<T: std::fmt::Debug>(r: Result<T, SnapshotError>) -> ErrorClass {

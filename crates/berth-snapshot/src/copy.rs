@@ -48,6 +48,22 @@ impl Snapshotter for CopySnapshotter {
         self.store.commit(name, key)
     }
 
+    fn commit_with_parent(&self, name: &str, key: &str, parent: Option<&str>) -> Result<()> {
+        let _ = (name, key, parent);
+        Err(SnapshotError::Unsupported {
+            driver: "copy",
+            operation: "commit_with_parent",
+        })
+    }
+
+    fn layer_dir(&self, key: &str) -> Result<std::path::PathBuf> {
+        self.store.layer_dir(key)
+    }
+
+    fn independent_layers(&self) -> bool {
+        false
+    }
+
     fn remove(&self, key: &str) -> Result<()> {
         self.store.remove(key)
     }

@@ -23,6 +23,15 @@ pub enum SnapshotError {
     /// The parent given to prepare/view is not a committed snapshot.
     #[error("parent {parent:?} is not a committed snapshot")]
     ParentNotCommitted { parent: String },
+    /// `commit_with_parent` was asked of a snapshot prepared on a parent.
+    #[error("snapshot {key:?} already has parent {parent:?}")]
+    HasParent { key: String, parent: String },
+    /// The driver cannot do what was asked.
+    #[error("the {driver} snapshotter does not support {operation}")]
+    Unsupported {
+        driver: &'static str,
+        operation: &'static str,
+    },
     /// Commit was asked of a snapshot that is not active.
     #[error("snapshot {key:?} is not active (it is {kind})")]
     NotActive { key: String, kind: String },
@@ -77,7 +86,9 @@ impl Classify for SnapshotError {
             SnapshotError::InvalidKey { .. } => ErrorClass::InvalidArgument,
             SnapshotError::ParentNotCommitted { .. }
             | SnapshotError::NotActive { .. }
-            | SnapshotError::HasChildren { .. } => ErrorClass::Conflict,
+            | SnapshotError::HasChildren { .. }
+            | SnapshotError::HasParent { .. } => ErrorClass::Conflict,
+            SnapshotError::Unsupported { .. } => ErrorClass::FailedPrecondition,
             SnapshotError::TooDeep { .. } => ErrorClass::FailedPrecondition,
             SnapshotError::ParseMeta { .. } => ErrorClass::Internal,
             SnapshotError::CreateDir { source, .. }

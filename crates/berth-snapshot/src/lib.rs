@@ -109,6 +109,17 @@ pub trait Snapshotter: Send + Sync {
     fn list(&self) -> Result<Vec<Info>>;
     /// The mounts of an existing snapshot (committed ones are returned read-only).
     fn mounts(&self, key: &str) -> Result<Vec<Mount>>;
+    /// The directory holding the snapshot's own files: for an overlay layer its diff, for a copy
+    /// its whole tree. For unpacking a layer into, and for `system check` to inspect.
+    fn layer_dir(&self, key: &str) -> Result<std::path::PathBuf>;
+    /// Whether a layer can be unpacked without its parent's files (overlay: each layer directory
+    /// holds only its own changes). Then layers may be unpacked in parallel into parentless active
+    /// snapshots and stacked afterwards with [`Snapshotter::commit_with_parent`].
+    fn independent_layers(&self) -> bool;
+    /// Like [`Snapshotter::commit`] for an active snapshot prepared without a parent, recording
+    /// the committed `parent` under it. Fails with `Unsupported` unless
+    /// [`Snapshotter::independent_layers`].
+    fn commit_with_parent(&self, name: &str, key: &str, parent: Option<&str>) -> Result<()>;
     /// Deletes directories under `<root>/snapshots` that no snapshot refers to (crash
     /// leftovers); returns the removed paths.
     fn cleanup(&self) -> Result<Vec<std::path::PathBuf>>;

@@ -143,6 +143,18 @@ impl Snapshotter for OverlaySnapshotter {
         self.store.commit(name, key)
     }
 
+    fn commit_with_parent(&self, name: &str, key: &str, parent: Option<&str>) -> Result<()> {
+        self.store.commit_with_parent(name, key, parent)
+    }
+
+    fn layer_dir(&self, key: &str) -> Result<std::path::PathBuf> {
+        self.store.layer_dir(key)
+    }
+
+    fn independent_layers(&self) -> bool {
+        true
+    }
+
     fn remove(&self, key: &str) -> Result<()> {
         self.store.remove(key)
     }

@@ -202,6 +202,21 @@ impl Store {
 
     /// Turns active `key` into committed `name`.
     pub fn commit(&self, name: &str, key: &str) -> Result<()> {
+        self.commit_inner(name, key, None)
+    }
+
+    /// Turns the parentless active `key` into committed `name` on the committed `parent`.
+    pub fn commit_with_parent(&self, name: &str, key: &str, parent: Option<&str>) -> Result<()> {
+        self.commit_inner(name, key, Some(parent))
+    }
+
+    /// The `fs` dir of `key`.
+    pub fn layer_dir(&self, key: &str) -> Result<PathBuf> {
+        let meta = self.lock()?;
+        Ok(self.fs_dir(Self::get(&meta, key)?.id))
+    }
+
+    fn commit_inner(&self, name: &str, key: &str, parent: Option<Option<&str>>) -> Result<()> {
         check_key(name)?;
         let mut meta = self.lock()?;
         let e = Self::get(&meta, key)?;
@@ -216,11 +231,32 @@ impl Store {
                 key: name.to_string(),
             });
         }
+        if let Some(parent) = parent {
+            if let Some(existing) = &e.parent {
+                return Err(SnapshotError::HasParent {
+                    key: key.to_string(),
+                    parent: existing.clone(),
+                });
+            }
+            if let Some(p) = parent {
+                let pe = Self::get(&meta, p)?;
+                if pe.kind != Kind::Committed {
+                    return Err(SnapshotError::ParentNotCommitted {
+                        parent: p.to_string(),
+                    });
+                }
+            }
+        }
         let mut e = meta.snapshots.remove(key).expect("checked above");
+        let old_parent = e.parent.clone();
         e.kind = Kind::Committed;
+        if let Some(parent) = parent {
+            e.parent = parent.map(str::to_string);
+        }
         meta.snapshots.insert(name.to_string(), e.clone());
         if let Err(err) = self.save(&meta) {
             meta.snapshots.remove(name);
+            e.parent = old_parent;
             e.kind = Kind::Active;
             meta.snapshots.insert(key.to_string(), e);
             return Err(err);

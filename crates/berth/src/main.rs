@@ -1,0 +1,4 @@
+//! `berth`: the docker-compatible command line.
+#![forbid(unsafe_code)]
+
+fn main() {}

@@ -4,8 +4,13 @@
 
 pub mod digest;
 pub mod error;
+pub mod media_types;
+pub mod platform;
+pub mod reference;
 pub mod spec;
 
 pub use digest::Digest;
 pub use error::{Classify, ErrorClass};
 pub use oci_spec;
+pub use platform::{Platform, PlatformError};
+pub use reference::{Reference, ReferenceError};

@@ -1031,7 +1031,8 @@ impl<'a> Exec<'a> {
             root,
             opts,
             header,
-            vars: vec![("$".to_string(), Some(root.clone()))],
+            // `$` is resolved to `root` directly; the slot only marks scope.
+            vars: vec![("$".to_string(), None)],
             out: String::new(),
         }
     }
@@ -1235,18 +1236,17 @@ impl<'a> Exec<'a> {
             Operand::Str(s) => Some(Value::String(s.clone())),
             Operand::Field(chain) => return self.fields(dot, chain, arg),
             Operand::Var(name, chain) => {
+                if name == "$" {
+                    // `$.X` starts from the root itself (keeps strictness).
+                    return self.fields(Some(self.root), chain, arg);
+                }
                 let v = self
                     .vars
                     .iter()
                     .rev()
                     .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or(None);
-                if name == "$" {
-                    // `$.X` starts from the root itself (keeps strictness).
-                    return self.fields(Some(self.root), chain, arg);
-                }
-                return self.fields(v.as_ref(), chain, arg);
+                    .and_then(|(_, v)| v.as_ref());
+                return self.fields(v, chain, arg);
             }
             Operand::Func(name) => {
                 let cmd = Cmd {
@@ -1695,9 +1695,21 @@ fn builtin(name: &str, vals: Vec<Val>) -> Result<Val, CallErr> {
     }
 }
 
+/// Go's `index` of one level. Docker indexes typed Go values, where a
+/// missing key of a `map[string]string` (labels) gives `""` and indexing a
+/// nil map is allowed; JSON loses those types, so: a missing key of an
+/// object whose values are all strings gives `""`, of another object
+/// `<no value>`; a string key on `null` gives `""`.
 fn index_one(item: Val, idx: &Val) -> Result<Val, CallErr> {
     match item {
-        None | Some(Value::Null) => Err(CallErr::Call("index of untyped nil".into())),
+        None => Err(CallErr::Call("index of untyped nil".into())),
+        Some(Value::Null) => match idx {
+            Some(Value::String(_)) => Ok(Some(Value::String(String::new()))),
+            _ => Err(CallErr::Call(format!(
+                "index out of range: {}",
+                index_int(idx)?
+            ))),
+        },
         Some(Value::Array(a)) => {
             let i = index_int(idx)?;
             if i < 0 || i as usize >= a.len() {
@@ -1713,7 +1725,11 @@ fn index_one(item: Val, idx: &Val) -> Result<Val, CallErr> {
             Ok(Some(Value::from(s.as_bytes()[i as usize])))
         }
         Some(Value::Object(mut m)) => match idx {
-            Some(Value::String(k)) => Ok(m.remove(k)),
+            Some(Value::String(k)) => {
+                let strings = m.values().all(Value::is_string);
+                Ok(m.remove(k)
+                    .or_else(|| strings.then(|| Value::String(String::new()))))
+            }
             None | Some(Value::Null) => Ok(None),
             Some(other) => Err(CallErr::Call(format!(
                 "value has type {}; should be string",
@@ -2441,7 +2457,10 @@ mod tests {
             ("{{json .Config.Labels}}", r#"{"a":"1","b":"2","com.example.x":"y"}"#),
             ("{{json \"a<b&c\"}}", r#""a<b&c""#),
             ("{{index .Config.Labels \"com.example.x\"}}", "y"),
-            ("{{index .Config.Labels \"nope\"}}", "<no value>"),
+            ("{{index .Config.Labels \"nope\"}}", ""),
+            ("{{index .Config.Volumes \"x\"}}", ""),
+            ("{{index .Nested 1 \"nope\"}}", ""),
+            ("{{index .Config \"nope\"}}", "<no value>"),
             ("{{index .RepoTags 1}}", "busybox:1.36"),
             ("{{index .Nested 0 1}}", "2"),
             ("{{join .RepoTags \",\"}}", "busybox:latest,busybox:1.36"),

@@ -2293,6 +2293,17 @@ fn json_string(s: &str, html: bool, out: &mut String) {
 // ---------------------------------------------------------------------------
 // Docker's --format handling
 
+/// Docker's `inspect --format` for one object: the template exactly as
+/// given — unlike listing commands' [`Formatter`], no `table` / `json`
+/// keywords and no `\t` / `\n` rewriting, so `{{join .Config.Env "\n"}}`
+/// works as in docker. Returns the output without docker's trailing newline.
+pub fn render_inspect(format: &str, value: &Value) -> Result<String, FormatError> {
+    let template = Template::parse(format).map_err(FormatError::Parse)?;
+    template
+        .execute(value)
+        .map_err(|source| FormatError::Execute { row: 0, source })
+}
+
 /// A `--format` value ready to render rows, with docker's rules.
 #[derive(Debug, Clone)]
 pub struct Formatter {
@@ -2739,6 +2750,26 @@ localhost:5000/app   v1        0123456789ab   About a minute ago   302MB
             custom.render(&image_rows(), HEADERS, &ExecOptions::default()).unwrap(),
             "IMAGE ID       REPOSITORY:TAG\nbeae173ccac6   busybox:latest\n0123456789ab   localhost:5000/app:v1\n"
         );
+    }
+
+    #[test]
+    fn inspect_format_is_taken_verbatim() {
+        let v = data();
+        assert_eq!(
+            render_inspect("{{join .Config.Env \"\\n\"}}", &v).unwrap(),
+            "PATH=/usr/bin\nA=b c"
+        );
+        assert_eq!(
+            render_inspect("table {{.Size}}\\t", &v).unwrap(),
+            "table 4261550\\t"
+        );
+        assert_eq!(
+            render_inspect("{{.Id.X}}", &v).unwrap_err().to_string(),
+            "template parsing error: template: :1:2: executing \"\" at <.Id.X>: can't evaluate field X in type string"
+        );
+        // The same escape in a listing --format becomes a raw newline inside
+        // the string literal, which Go (and so docker) rejects.
+        assert!(Formatter::new("{{join .RepoTags \"\\n\"}}", "").is_err());
     }
 
     #[test]

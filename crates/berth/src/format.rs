@@ -371,11 +371,7 @@ fn lex_token(src: &str, i: usize) -> Result<(Tok, usize), TemplateError> {
             };
             Ok((tok, end))
         }
-        c => Err(parse_err(
-            src,
-            i,
-            format!("unrecognized character in action: U+{:04X} '{c}'", c as u32),
-        )),
+        c => Err(parse_err(src, i, format!("unexpected \"{c}\" in command"))),
     }
 }
 
@@ -702,6 +698,9 @@ impl Parser<'_> {
         let mut cur = Cursor { toks, i: 0 };
         let pipe = self.pipe(&mut cur, ctx, allow_decl, false)?;
         if let Some(t) = cur.peek() {
+            if t.tok == Tok::RParen {
+                return Err(self.err(t.pos, "unexpected right paren"));
+            }
             return Err(self.err(t.pos, format!("unexpected {} in {ctx}", describe(&t.tok))));
         }
         Ok(pipe)
@@ -726,7 +725,7 @@ impl Parser<'_> {
                 names.push(v.clone());
                 cur.i += 1;
                 match cur.peek().map(|t| &t.tok) {
-                    Some(Tok::Comma) if ctx == "range" && names.len() < 2 => {
+                    Some(Tok::Comma) => {
                         cur.i += 1;
                     }
                     Some(Tok::Declare) => {
@@ -745,6 +744,10 @@ impl Parser<'_> {
             }
             if decls.is_empty() {
                 cur.i = save;
+            }
+            if decls.len() > if ctx == "range" { 2 } else { 1 } {
+                let pos = cur.toks.first().map_or(0, |t| t.pos);
+                return Err(self.err(pos, format!("too many declarations in {ctx}")));
             }
         }
         let mut cmds = Vec::new();
@@ -818,9 +821,6 @@ impl Parser<'_> {
         if args.is_empty() {
             return Err(self.err(start, "missing value for command"));
         }
-        if matches!(args[0].op, Operand::Nil) {
-            return Err(self.err(start, "nil is not a command"));
-        }
         Ok(Cmd {
             pos: start,
             text: self.src[start..end].to_string(),
@@ -866,6 +866,8 @@ impl Parser<'_> {
             }
         };
         let mut op = op;
+        // Go positions a field chain at its second element.
+        let mut chain_pos = None;
         while let Some(Token {
             tok: Tok::Field(f),
             spaced: false,
@@ -880,15 +882,19 @@ impl Parser<'_> {
                 _ => {
                     return Err(self.err(
                         *fpos,
-                        format!("unexpected . after term \"{}\"", &self.src[pos..*fpos]),
+                        format!(
+                            "unexpected . after term {}",
+                            go_quote(&self.src[pos..*fpos])
+                        ),
                     ));
                 }
             }
+            chain_pos.get_or_insert(*fpos);
             cur.i += 1;
         }
         let end = cur.toks[cur.i - 1].end;
         Ok(Arg {
-            pos,
+            pos: chain_pos.unwrap_or(pos),
             text: self.src[pos..end].to_string(),
             op,
         })
@@ -1008,8 +1014,10 @@ enum Flow {
 
 /// A function call failure, turned into Go's wording by the caller.
 enum CallErr {
-    Arity(usize, usize),
-    Type(String),
+    /// Wrong argument count: (wanted, got, variadic).
+    Arity(usize, usize, bool),
+    /// Argument `.0` (index among the call's values) has the wrong type.
+    Type(usize, String),
     Call(String),
 }
 
@@ -1213,6 +1221,7 @@ impl<'a> Exec<'a> {
                 }
                 self.arg(dot, first)
             }
+            Operand::Nil => Err(self.err(first.pos, "nil", "nil is not a command")),
             _ => {
                 if has_args {
                     return Err(self.err(
@@ -1271,7 +1280,15 @@ impl<'a> Exec<'a> {
         arg: &Arg,
     ) -> Result<Val, TemplateError> {
         let mut cur = recv;
-        for name in chain {
+        for (depth, name) in chain.iter().enumerate() {
+            // Values found inside a map have Go's static type `interface {}`.
+            let ty = |v: &Value| {
+                if depth == 0 {
+                    go_type(v)
+                } else {
+                    "interface {}"
+                }
+            };
             cur = match cur {
                 None => return Ok(None),
                 Some(Value::Object(m)) => {
@@ -1308,7 +1325,7 @@ impl<'a> Exec<'a> {
                     return Err(self.err(
                         arg.pos,
                         &arg.text,
-                        format!("can't evaluate field {name} in type {}", go_type(other)),
+                        format!("can't evaluate field {name} in type {}", ty(other)),
                     ));
                 }
             };
@@ -1324,20 +1341,28 @@ impl<'a> Exec<'a> {
         args: &[Arg],
         fin: Option<Val>,
     ) -> Result<Val, TemplateError> {
+        // Go reports arity at the function name, types at the argument and
+        // failures inside the function at the whole command.
         let fail = |ex: &Self, e: CallErr| match e {
-            CallErr::Arity(want, got) => ex.err(
+            CallErr::Arity(want, got, variadic) => ex.err(
                 cmd.pos,
-                &cmd.text,
-                format!("wrong number of args for {name}: want {want} got {got}"),
+                name,
+                format!(
+                    "wrong number of args for {name}: want {}{want} got {got}",
+                    if variadic { "at least " } else { "" }
+                ),
             ),
-            CallErr::Type(m) => ex.err(cmd.pos, &cmd.text, m),
+            CallErr::Type(i, m) => match args.get(i) {
+                Some(a) => ex.err(a.pos, &a.text, m),
+                None => ex.err(cmd.pos, &cmd.text, m),
+            },
             CallErr::Call(m) => ex.err(cmd.pos, &cmd.text, format!("error calling {name}: {m}")),
         };
         if name == "and" || name == "or" {
             // Short-circuit: stop at the first false (and) / true (or) value.
             let total = args.len() + usize::from(fin.is_some());
             if total == 0 {
-                return Err(fail(self, CallErr::Arity(1, 0)));
+                return Err(fail(self, CallErr::Arity(1, 0, true)));
             }
             let mut last = None;
             for a in args {
@@ -1520,35 +1545,38 @@ fn want_args(vals: &[Val], n: usize) -> Result<(), CallErr> {
     if vals.len() == n {
         Ok(())
     } else {
-        Err(CallErr::Arity(n, vals.len()))
+        Err(CallErr::Arity(n, vals.len(), false))
     }
 }
 
 /// A string parameter; numbers and booleans are accepted as their printed
 /// form (Go would refuse them; being lenient breaks no docker script).
-fn str_arg(v: &Val) -> Result<String, CallErr> {
-    match v {
+fn str_arg(vals: &[Val], i: usize) -> Result<String, CallErr> {
+    match &vals[i] {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(go_print(v)),
-        None => Err(CallErr::Type("invalid value; expected string".into())),
-        Some(other) => Err(CallErr::Type(format!(
-            "wrong type for value; expected string; got {}",
-            go_type(other)
-        ))),
+        None => Err(CallErr::Type(i, "invalid value; expected string".into())),
+        Some(other) => Err(CallErr::Type(
+            i,
+            format!(
+                "wrong type for value; expected string; got {}",
+                go_type(other)
+            ),
+        )),
     }
 }
 
-fn int_arg(v: &Val) -> Result<i64, CallErr> {
-    match v {
+fn int_arg(vals: &[Val], i: usize) -> Result<i64, CallErr> {
+    match &vals[i] {
         Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64().unwrap_or(0)),
         Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
             Ok(n.as_f64().unwrap_or(0.0) as i64)
         }
-        None => Err(CallErr::Type("invalid value; expected int".into())),
-        Some(other) => Err(CallErr::Type(format!(
-            "wrong type for value; expected int; got {}",
-            go_type(other)
-        ))),
+        None => Err(CallErr::Type(i, "invalid value; expected int".into())),
+        Some(other) => Err(CallErr::Type(
+            i,
+            format!("wrong type for value; expected int; got {}", go_type(other)),
+        )),
     }
 }
 
@@ -1574,7 +1602,7 @@ fn builtin(name: &str, vals: Vec<Val>) -> Result<Val, CallErr> {
         }
         "index" => {
             if vals.is_empty() {
-                return Err(CallErr::Arity(1, 0));
+                return Err(CallErr::Arity(1, 0, true));
             }
             let mut it = vals.into_iter();
             let mut cur = it.next().unwrap_or(None);
@@ -1588,12 +1616,15 @@ fn builtin(name: &str, vals: Vec<Val>) -> Result<Val, CallErr> {
         "println" => s(go_sprintln(&vals)),
         "printf" => {
             if vals.is_empty() {
-                return Err(CallErr::Arity(1, 0));
+                return Err(CallErr::Arity(1, 0, true));
             }
-            let fmt = str_arg(&vals[0])?;
+            let fmt = str_arg(&vals, 0)?;
             s(go_sprintf(&fmt, &vals[1..]))
         }
         "eq" => {
+            if vals.is_empty() {
+                return Err(CallErr::Arity(1, 0, true));
+            }
             if vals.len() < 2 {
                 return Err(CallErr::Call("missing argument for comparison".into()));
             }
@@ -1631,7 +1662,7 @@ fn builtin(name: &str, vals: Vec<Val>) -> Result<Val, CallErr> {
         }
         "split" => {
             want_args(&vals, 2)?;
-            let (text, sep) = (str_arg(&vals[0])?, str_arg(&vals[1])?);
+            let (text, sep) = (str_arg(&vals, 0)?, str_arg(&vals, 1)?);
             let parts: Vec<Value> = if sep.is_empty() {
                 text.chars().map(|c| Value::String(c.to_string())).collect()
             } else {
@@ -1643,45 +1674,48 @@ fn builtin(name: &str, vals: Vec<Val>) -> Result<Val, CallErr> {
         }
         "join" => {
             want_args(&vals, 2)?;
-            let sep = str_arg(&vals[1])?;
+            let sep = str_arg(&vals, 1)?;
             let items: Vec<String> = match &vals[0] {
                 Some(Value::Array(a)) => a.iter().map(go_print).collect(),
                 None | Some(Value::Null) => Vec::new(),
                 Some(other) => {
-                    return Err(CallErr::Type(format!(
-                        "wrong type for value; expected []string; got {}",
-                        go_type(other)
-                    )))
+                    return Err(CallErr::Type(
+                        0,
+                        format!(
+                            "wrong type for value; expected []string; got {}",
+                            go_type(other)
+                        ),
+                    ))
                 }
             };
             s(items.join(&sep))
         }
         "title" => {
             want_args(&vals, 1)?;
-            s(go_title(&str_arg(&vals[0])?))
+            s(go_title(&str_arg(&vals, 0)?))
         }
         "lower" => {
             want_args(&vals, 1)?;
-            s(str_arg(&vals[0])?.to_lowercase())
+            s(str_arg(&vals, 0)?.to_lowercase())
         }
         "upper" => {
             want_args(&vals, 1)?;
-            s(str_arg(&vals[0])?.to_uppercase())
+            s(str_arg(&vals, 0)?.to_uppercase())
         }
         "pad" => {
             want_args(&vals, 3)?;
-            let text = str_arg(&vals[0])?;
+            let text = str_arg(&vals, 0)?;
             if text.is_empty() {
                 return s(text);
             }
-            let pre = int_arg(&vals[1])?.max(0) as usize;
-            let post = int_arg(&vals[2])?.max(0) as usize;
+            let pre = int_arg(&vals, 1)?.max(0) as usize;
+            let post = int_arg(&vals, 2)?.max(0) as usize;
             s(format!("{}{text}{}", " ".repeat(pre), " ".repeat(post)))
         }
         "truncate" => {
             want_args(&vals, 2)?;
-            let text = str_arg(&vals[0])?;
-            let n = int_arg(&vals[1])?.max(0) as usize;
+            let text = str_arg(&vals, 0)?;
+            let n = int_arg(&vals, 1)?.max(0) as usize;
             if text.len() < n {
                 return s(text);
             }
@@ -1756,7 +1790,7 @@ fn index_int(idx: &Val) -> Result<i64, CallErr> {
 
 fn slice(vals: Vec<Val>) -> Result<Val, CallErr> {
     if vals.is_empty() {
-        return Err(CallErr::Arity(1, 0));
+        return Err(CallErr::Arity(1, 0, true));
     }
     if vals.len() > 3 {
         return Err(CallErr::Call("too many slice indexes".into()));
@@ -1826,7 +1860,11 @@ fn equal(a: &Val, b: &Val) -> Result<bool, CallErr> {
         | (_, Some(x @ (Value::Array(_) | Value::Object(_)))) => {
             Err(CallErr::Call(format!("non-comparable type {}", go_type(x))))
         }
-        _ => Err(CallErr::Call("incompatible types for comparison".into())),
+        (Some(x), Some(y)) => Err(CallErr::Call(format!(
+            "incompatible types for comparison: {} and {}",
+            go_type(x),
+            go_type(y)
+        ))),
     }
 }
 
@@ -1836,9 +1874,14 @@ fn compare(a: &Val, b: &Val) -> Result<std::cmp::Ordering, CallErr> {
     }
     match (a, b) {
         (Some(Value::String(x)), Some(Value::String(y))) => Ok(x.as_bytes().cmp(y.as_bytes())),
-        (Some(Value::String(_) | Value::Number(_)), Some(Value::String(_) | Value::Number(_))) => {
-            Err(CallErr::Call("incompatible types for comparison".into()))
-        }
+        (
+            Some(x @ (Value::String(_) | Value::Number(_))),
+            Some(y @ (Value::String(_) | Value::Number(_))),
+        ) => Err(CallErr::Call(format!(
+            "incompatible types for comparison: {} and {}",
+            go_type(x),
+            go_type(y)
+        ))),
         _ => Err(CallErr::Call("invalid type for comparison".into())),
     }
 }
@@ -2616,7 +2659,6 @@ mod tests {
             ("{{else}}", "template: :1: unexpected {{else}}"),
             ("a\n{{$x}}", "template: :2: undefined variable \"$x\""),
             ("{{break}}", "template: :1: {{break}} outside {{range}}"),
-            ("{{nil}}", "template: :1: nil is not a command"),
             ("{{\"x}}", "template: :1: unterminated quoted string"),
             (
                 "{{template \"x\"}}",
@@ -2630,10 +2672,7 @@ mod tests {
                 "{{/* x */ .A}}",
                 "template: :1: comment ends before closing delimiter",
             ),
-            (
-                "{{#}}",
-                "template: :1: unrecognized character in action: U+0023 '#'",
-            ),
+            ("{{#}}", "template: :1: unexpected \"#\" in command"),
             ("{{(.A}}", "template: :1: unclosed left paren"),
         ];
         for (t, want) in cases {
@@ -2645,11 +2684,11 @@ mod tests {
     fn exec_errors_name_the_position() {
         assert_eq!(
             exec_err("{{.Id.Foo}}"),
-            "template: :1:2: executing \"\" at <.Id.Foo>: can't evaluate field Foo in type string"
+            "template: :1:5: executing \"\" at <.Id.Foo>: can't evaluate field Foo in type interface {}"
         );
         assert_eq!(
             exec_err("ab\ncd {{.Config.Healthcheck.Test}}"),
-            "template: :2:5: executing \"\" at <.Config.Healthcheck.Test>: nil pointer evaluating interface {}.Test"
+            "template: :2:12: executing \"\" at <.Config.Healthcheck.Test>: nil pointer evaluating interface {}.Test"
         );
         assert_eq!(
             exec_err("{{index .RepoTags 5}}"),
@@ -2657,11 +2696,11 @@ mod tests {
         );
         assert_eq!(
             exec_err("{{lower .Missing}}"),
-            "template: :1:2: executing \"\" at <lower .Missing>: invalid value; expected string"
+            "template: :1:8: executing \"\" at <.Missing>: invalid value; expected string"
         );
         assert_eq!(
             exec_err("{{truncate .Id}}"),
-            "template: :1:2: executing \"\" at <truncate .Id>: wrong number of args for truncate: want 2 got 1"
+            "template: :1:2: executing \"\" at <truncate>: wrong number of args for truncate: want 2 got 1"
         );
         assert!(exec_err("{{range .Id}}{{end}}").contains("range can't iterate over sha256:"));
         assert!(exec_err("{{.Size \"x\"}}").contains("Size is not a method but has arguments"));
@@ -2765,7 +2804,7 @@ localhost:5000/app   v1        0123456789ab   About a minute ago   302MB
         );
         assert_eq!(
             render_inspect("{{.Id.X}}", &v).unwrap_err().to_string(),
-            "template parsing error: template: :1:2: executing \"\" at <.Id.X>: can't evaluate field X in type string"
+            "template parsing error: template: :1:5: executing \"\" at <.Id.X>: can't evaluate field X in type interface {}"
         );
         // The same escape in a listing --format becomes a raw newline inside
         // the string literal, which Go (and so docker) rejects.

@@ -45,7 +45,7 @@ fn main() {
             let secs = start.elapsed().as_secs_f64();
             println!(
                 "diff_id {} ({:.1} MiB) in {secs:.3}s: {:.0} MiB/s uncompressed",
-                st.diff_id,
+                st.diff_id.expect("diff_id is on by default"),
                 mb(st.size),
                 mb(st.size) / secs
             );

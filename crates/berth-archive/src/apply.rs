@@ -43,6 +43,9 @@ pub struct ApplyOptions {
     pub whiteouts: Whiteouts,
     /// Set owners from the tar (default: when running as root).
     pub chown: bool,
+    /// Compute the diffID (default). A caller that already hashes the same uncompressed
+    /// stream (an uncompressed blob being stored) turns it off and gets `diff_id: None`.
+    pub diff_id: bool,
 }
 
 impl Default for ApplyOptions {
@@ -50,6 +53,7 @@ impl Default for ApplyOptions {
         ApplyOptions {
             whiteouts: Whiteouts::Overlay,
             chown: nix::unistd::geteuid().is_root(),
+            diff_id: true,
         }
     }
 }
@@ -67,8 +71,9 @@ impl ApplyOptions {
 /// What applying a layer measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerStats {
-    /// sha256 of the uncompressed tar stream (the layer's diffID).
-    pub diff_id: Digest,
+    /// sha256 of the uncompressed tar stream (the layer's diffID); `None` when
+    /// [`ApplyOptions::diff_id`] is off.
+    pub diff_id: Option<Digest>,
     /// Length of the uncompressed tar stream in bytes.
     pub size: u64,
 }
@@ -88,7 +93,7 @@ pub fn apply_layer<R: Read>(
     opts: &ApplyOptions,
 ) -> Result<LayerStats, ArchiveError> {
     let decoder = Decoder::new(reader).map_err(ArchiveError::Read)?;
-    let mut archive = tar::Archive::new(HashingReader::new(decoder));
+    let mut archive = tar::Archive::new(HashingReader::with_hashing(decoder, opts.diff_id));
     let root = berth_sys::mount::openat(
         None,
         target,

@@ -14,15 +14,21 @@ fn digest_of(hasher: Sha256) -> Digest {
 /// Hashes every byte read through it.
 pub(crate) struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     count: u64,
 }
 
 impl<R: Read> HashingReader<R> {
+    #[cfg(test)]
     pub(crate) fn new(inner: R) -> Self {
+        HashingReader::with_hashing(inner, true)
+    }
+
+    /// A reader that hashes only when `hash` (it always counts).
+    pub(crate) fn with_hashing(inner: R, hash: bool) -> Self {
         HashingReader {
             inner,
-            hasher: Sha256::new(),
+            hasher: hash.then(Sha256::new),
             count: 0,
         }
     }
@@ -32,16 +38,18 @@ impl<R: Read> HashingReader<R> {
         self.count
     }
 
-    /// The digest and count of everything read.
-    pub(crate) fn finish(self) -> (Digest, u64) {
-        (digest_of(self.hasher), self.count)
+    /// The digest (when hashing) and count of everything read.
+    pub(crate) fn finish(self) -> (Option<Digest>, u64) {
+        (self.hasher.map(digest_of), self.count)
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.count += n as u64;
         Ok(n)
     }
@@ -91,7 +99,7 @@ mod tests {
         let mut r = HashingReader::new(&b"hello"[..]);
         let mut s = String::new();
         r.read_to_string(&mut s).unwrap();
-        assert_eq!(r.finish(), (Digest::sha256_of(b"hello"), 5));
+        assert_eq!(r.finish(), (Some(Digest::sha256_of(b"hello")), 5));
         let mut w = HashingWriter::new(Vec::new());
         w.write_all(b"hello").unwrap();
         let (v, d, n) = w.finish();

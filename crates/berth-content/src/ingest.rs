@@ -15,6 +15,7 @@ use nix::fcntl::{Flock, FlockArg};
 use sha2::{Digest as _, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -182,8 +183,14 @@ pub struct Writer {
     offset: u64,
     expected: Option<(Digest, u64)>,
     poisoned: bool,
+    /// Bytes already handed to writeback (see [`WRITEBACK_STEP`]).
+    writeback_from: u64,
     _lock: Flock<File>,
 }
+
+/// Writeback of a growing ingest starts every this many bytes, so the fsync at commit waits for
+/// the tail only instead of the whole blob.
+const WRITEBACK_STEP: u64 = 8 << 20;
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -297,6 +304,7 @@ impl Writer {
             offset,
             expected,
             poisoned: false,
+            writeback_from: offset,
             _lock: lock,
         })
     }
@@ -309,6 +317,18 @@ impl Writer {
     /// Bytes accepted so far, including those found on disk when resuming.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Flushes the buffer and lets the kernel start writing the bytes since the last call
+    /// (best effort: a failure here resurfaces at the fsync of commit).
+    fn start_writeback(&mut self) {
+        if self.file.flush().is_err() {
+            return;
+        }
+        let fd = self.file.get_ref().as_fd();
+        let len = self.offset - self.writeback_from;
+        let _ = berth_sys::fd::start_writeback(fd, self.writeback_from, len);
+        self.writeback_from = self.offset;
     }
 
     /// The digest of the bytes accepted so far (of the whole blob once everything is written),
@@ -441,6 +461,9 @@ impl Write for Writer {
             Ok(n) => {
                 self.hasher.update(&buf[..n]);
                 self.offset += n as u64;
+                if self.offset - self.writeback_from >= WRITEBACK_STEP {
+                    self.start_writeback();
+                }
                 Ok(n)
             }
             Err(e) => {

@@ -3,4 +3,5 @@
 //! import, tag, remove, prune, history, inspect and the store check.
 #![forbid(unsafe_code)]
 
+pub mod bootstrap;
 pub mod manifest;

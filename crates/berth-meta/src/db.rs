@@ -1,0 +1,369 @@
+//! Opening the database: connection settings, migrations, and the transaction helpers every
+//! other module uses.
+
+use crate::error::{MetaError, Result};
+use crate::schema::{latest_version, MIGRATIONS};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long a statement waits for another connection's lock before failing with "busy".
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The connection and the path it was opened from, shared by a [`Meta`] and its leases.
+pub(crate) struct Shared {
+    conn: Mutex<Connection>,
+    pub(crate) path: PathBuf,
+}
+
+/// The metadata store: one SQLite connection to `<root>/berth.db`.
+///
+/// `Meta` is `Send + Sync`; threads of one process share its connection (calls are serialised),
+/// and any number of processes may open the same file at once: SQLite's WAL mode lets readers
+/// run beside the one writer, and every write transaction starts with `BEGIN IMMEDIATE` so two
+/// writers queue on the write lock (for up to 30 s) instead of deadlocking on a lock upgrade.
+#[derive(Clone)]
+pub struct Meta {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meta")
+            .field("path", &self.shared.path)
+            .finish()
+    }
+}
+
+impl Meta {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// Fails with [`MetaError::NewerSchema`] when the file was written by a newer Berth.
+    pub fn open(path: &Path) -> Result<Meta> {
+        let open_err = |source| MetaError::Open {
+            path: path.into(),
+            source,
+        };
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(open_err)?;
+        configure(&conn, path)?;
+        migrate(&mut conn, path)?;
+        Ok(Meta {
+            shared: Arc::new(Shared {
+                conn: Mutex::new(conn),
+                path: path.into(),
+            }),
+        })
+    }
+
+    /// The path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// The schema version of the database (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<u32> {
+        let conn = self.shared.lock();
+        user_version(&conn).map_err(MetaError::sql("reading the schema version"))
+    }
+
+    /// The newest schema version this build knows (what [`Meta::open`] migrates to).
+    pub fn latest_schema_version() -> u32 {
+        latest_version()
+    }
+}
+
+impl Shared {
+    /// The connection; a panic in another thread while holding it leaves no transaction open
+    /// (rusqlite rolls back on drop), so a poisoned lock is still usable.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in a read transaction: one consistent snapshot of the database.
+    pub(crate) fn read<T>(
+        &self,
+        op: impl Fn() -> String,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(|source| MetaError::Sql { op: op(), source })?;
+        let out = f(&tx)?;
+        tx.commit()
+            .map_err(|source| MetaError::Sql { op: op(), source })?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committed when `f` succeeds and rolled
+    /// back when it fails.
+    pub(crate) fn write<T>(
+        &self,
+        op: impl Fn() -> String,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|source| MetaError::Sql { op: op(), source })?;
+        let out = f(&tx)?;
+        tx.commit()
+            .map_err(|source| MetaError::Sql { op: op(), source })?;
+        Ok(out)
+    }
+}
+
+impl Meta {
+    pub(crate) fn read<T>(
+        &self,
+        op: impl Fn() -> String,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.shared.read(op, f)
+    }
+
+    pub(crate) fn write<T>(
+        &self,
+        op: impl Fn() -> String,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.shared.write(op, f)
+    }
+}
+
+/// Per-connection settings.
+///
+/// `synchronous=FULL`: in WAL mode NORMAL keeps the database consistent but may lose the last
+/// committed transactions on power loss. Here that is not acceptable: GC deletes blobs and
+/// snapshot directories right after committing that nothing references them, and an image row
+/// that "comes back" after a power cut would point at deleted files (the very "layer does not
+/// exist" failure Berth must never have). FULL makes every commit durable (one fsync of the WAL
+/// per commit, small next to the fsyncs of the blobs themselves).
+fn configure(conn: &Connection, path: &Path) -> Result<()> {
+    let pragma_err = |pragma: &'static str| {
+        move |source| MetaError::Pragma {
+            path: path.into(),
+            pragma,
+            source,
+        }
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(pragma_err("busy_timeout"))?;
+    set_wal(conn, path)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(pragma_err("synchronous=FULL"))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(pragma_err("foreign_keys=ON"))?;
+    Ok(())
+}
+
+/// Switches to WAL (persistent in the file, so usually a no-op). The switch needs an exclusive
+/// lock and SQLite may report "busy" for it without calling the busy handler while another
+/// process opens the same new file, so it is retried here.
+fn set_wal(conn: &Connection, path: &Path) -> Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+        {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(MetaError::NotWal {
+                    path: path.into(),
+                    mode,
+                })
+            }
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(source) => {
+                return Err(MetaError::Pragma {
+                    path: path.into(),
+                    pragma: "journal_mode=WAL",
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// Whether an error is SQLite's "busy" or "locked".
+pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Applies the missing migration steps, one `BEGIN IMMEDIATE` transaction each. Concurrent
+/// openers serialise on the write lock and re-read the version inside it, so each step runs once.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let known = latest_version();
+    let read_err = |source| MetaError::Pragma {
+        path: path.into(),
+        pragma: "user_version",
+        source,
+    };
+    // Fast path without the write lock: the usual case is an up-to-date database.
+    let found = user_version(conn).map_err(read_err)?;
+    if found > known {
+        return Err(MetaError::NewerSchema {
+            path: path.into(),
+            found,
+            known,
+        });
+    }
+    if found == known {
+        return Ok(());
+    }
+    loop {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(read_err)?;
+        let version = user_version(&tx).map_err(read_err)?;
+        if version > known {
+            return Err(MetaError::NewerSchema {
+                path: path.into(),
+                found: version,
+                known,
+            });
+        }
+        if version == known {
+            return Ok(());
+        }
+        let next = version + 1;
+        let step_err = |source| MetaError::Migrate {
+            path: path.into(),
+            version: next,
+            source,
+        };
+        tx.execute_batch(MIGRATIONS[version as usize])
+            .map_err(step_err)?;
+        tx.pragma_update(None, "user_version", next)
+            .map_err(step_err)?;
+        tx.commit().map_err(step_err)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_from_empty_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let meta = Meta::open(&path).unwrap();
+        assert_eq!(
+            meta.schema_version().unwrap(),
+            Meta::latest_schema_version()
+        );
+        assert!(Meta::latest_schema_version() >= 1);
+        drop(meta);
+        let meta = Meta::open(&path).unwrap();
+        assert_eq!(
+            meta.schema_version().unwrap(),
+            Meta::latest_schema_version()
+        );
+        let conn = meta.shared.lock();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL");
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        drop(Meta::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", latest_version() + 5)
+            .unwrap();
+        drop(conn);
+        let err = Meta::open(&path).unwrap_err();
+        match &err {
+            MetaError::NewerSchema { found, known, .. } => {
+                assert_eq!(*found, latest_version() + 5);
+                assert_eq!(*known, latest_version());
+            }
+            other => panic!("expected NewerSchema, got {other}"),
+        }
+        assert!(err.to_string().contains("berth.db"));
+    }
+
+    #[test]
+    fn migrates_an_old_version_forward() {
+        // A database at version 0 with unrelated content is migrated in place.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE unrelated (x INTEGER);")
+            .unwrap();
+        drop(conn);
+        let meta = Meta::open(&path).unwrap();
+        assert_eq!(meta.schema_version().unwrap(), latest_version());
+    }
+
+    #[test]
+    fn failed_step_is_rolled_back() {
+        // A database whose version-0 state already has a table the first step creates: the step
+        // fails, nothing of it stays, and the version stays 0.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE tags (x INTEGER);")
+            .unwrap();
+        drop(conn);
+        let err = Meta::open(&path).unwrap_err();
+        assert!(
+            matches!(err, MetaError::Migrate { version: 1, .. }),
+            "{err}"
+        );
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 0);
+        let images: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'images'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(images, 0);
+    }
+
+    #[test]
+    fn missing_directory_is_an_open_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope").join("berth.db");
+        let err = Meta::open(&path).unwrap_err();
+        assert!(matches!(err, MetaError::Open { .. }), "{err}");
+        assert!(err.to_string().contains("nope/berth.db"));
+    }
+
+    #[test]
+    fn meta_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Meta>();
+    }
+}

@@ -23,6 +23,7 @@ pub(crate) struct Shared {
 /// and any number of processes may open the same file at once: SQLite's WAL mode lets readers
 /// run beside the one writer, and every write transaction starts with `BEGIN IMMEDIATE` so two
 /// writers queue on the write lock (for up to 30 s) instead of deadlocking on a lock upgrade.
+/// Clones share one connection (cheap; an `Arc`).
 #[derive(Clone)]
 pub struct Meta {
     pub(crate) shared: Arc<Shared>,

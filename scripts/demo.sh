@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Build berth-runc and run one container from a busybox rootfs -- no image registry involved.
+# Build berth and berth-runc, create Berth's offline images (busybox from Debian's busybox-static,
+# and hello-world, whose program Berth writes itself), then run a container from each -- no image
+# registry involved.
 #
-#   scripts/demo.sh                      # runs a greeting script in the container
-#   scripts/demo.sh /bin/sh -c 'ps; id'  # runs your command instead
+#   scripts/demo.sh                      # hello-world, then a greeting script in busybox
+#   scripts/demo.sh /bin/sh -c 'ps; id'  # runs your command in busybox instead
 #
-# Needs root (namespaces, cgroups, mounts). Installs busybox-static and libseccomp-dev with apt when
-# missing. BERTH_RUNTIME=/usr/sbin/runc runs the same bundle with runc instead.
+# Needs root (namespaces, cgroups, mounts). Installs busybox-static, libseccomp-dev and
+# libsqlite3-dev with apt when missing. Images go to the default store (/var/lib/berth, or
+# $BERTH_ROOT). BERTH_RUNTIME=/usr/sbin/runc runs the same bundles with runc instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,38 +20,33 @@ fi
 need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
 pkg-config --exists libseccomp 2>/dev/null || need+=(libseccomp-dev pkg-config)
+pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
 if ((${#need[@]})); then
   echo "demo.sh: installing ${need[*]}" >&2
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-if [ -z "${BERTH_RUNTIME:-}" ]; then
-  cargo build --release -p berth-runc --quiet
-  target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-  BERTH_RUNTIME="${target_dir:-target}/release/berth-runc"
-fi
+cargo build --release -p berth -p berth-runc --quiet
+target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+BERTH="${target_dir:-target}/release/berth"
+BERTH_RUNTIME="${BERTH_RUNTIME:-${target_dir:-target}/release/berth-runc}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/berth-demo.XXXXXX")
 id="berth-demo-$$"
 state="$work/state"
 cleanup() {
   "$BERTH_RUNTIME" --root "$state" delete -f "$id" >/dev/null 2>&1 || true
+  "$BERTH" image unmount busybox hello-world >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# rootfs: static busybox and its applets.
-rootfs="$work/bundle/rootfs"
-mkdir -p "$rootfs"/{bin,proc,sys,dev,tmp,etc,root}
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in $("$rootfs/bin/busybox" --list); do
-  [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
-done
-echo "root:x:0:0:root:/root:/bin/sh" >"$rootfs/etc/passwd"
-echo "root:x:0:" >"$rootfs/etc/group"
-chmod 1777 "$rootfs/tmp"
+# The images: made offline, stored and unpacked like any pulled image.
+"$BERTH" image bootstrap
+"$BERTH" images
+mkdir -p "$work/bundle"
 
 # process.args as a JSON list.
 if (($# == 0)); then
@@ -63,13 +61,14 @@ for a in "$@"; do
   args+="${args:+, }\"$a\""
 done
 
+write_config() { # rootfs args-json
 cat >"$work/bundle/config.json" <<JSON
 {
   "ociVersion": "1.0.2",
   "process": {
     "terminal": false,
     "user": {"uid": 0, "gid": 0},
-    "args": [$args],
+    "args": [$2],
     "env": ["PATH=/bin", "HOME=/root", "TERM=xterm"],
     "cwd": "/",
     "capabilities": {
@@ -80,7 +79,7 @@ cat >"$work/bundle/config.json" <<JSON
     "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
     "noNewPrivileges": true
   },
-  "root": {"path": "rootfs", "readonly": true},
+  "root": {"path": "$1", "readonly": true},
   "hostname": "berth-demo",
   "mounts": [
     {"destination": "/proc", "type": "proc", "source": "proc"},
@@ -98,7 +97,13 @@ cat >"$work/bundle/config.json" <<JSON
   }
 }
 JSON
+}
 
+echo "== hello-world"
+write_config "$("$BERTH" image mount hello-world)" '"/hello"'
+"$BERTH_RUNTIME" --root "$state" run --bundle "$work/bundle" "$id"
+echo "== busybox"
+write_config "$("$BERTH" image mount busybox)" "$args"
 set +e
 "$BERTH_RUNTIME" --root "$state" run --bundle "$work/bundle" "$id"
 rc=$?

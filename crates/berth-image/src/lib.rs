@@ -4,4 +4,23 @@
 #![forbid(unsafe_code)]
 
 pub mod bootstrap;
+mod check;
+pub mod error;
+pub mod history;
+mod import;
+pub mod inspect;
+mod load;
 pub mod manifest;
+mod remove;
+pub mod save;
+mod store;
+mod unpack;
+mod views;
+pub use check::{CheckReport, DiskUsage, Problem};
+pub use error::{ImageError, Result};
+pub use import::{apply_change, ImportOptions};
+pub use load::LoadedImage;
+pub use remove::{short_id, PruneReport, Removed};
+pub use save::SaveFormat;
+pub use store::{layer_key, rfc3339, Driver, ImageStore};
+pub use unpack::{dir_usage, DirUsage};

@@ -1,4 +1,37 @@
 //! `berth`: the docker-compatible command line.
 #![forbid(unsafe_code)]
 
-fn main() {}
+mod cli;
+mod commands;
+mod filters;
+mod format;
+mod output;
+mod table;
+mod units;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let code = match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {}", chain(&e));
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// The error and its causes, joined like docker prints them.
+fn chain(e: &anyhow::Error) -> String {
+    let mut s = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
+    }
+    s
+}

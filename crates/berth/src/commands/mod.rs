@@ -1,0 +1,45 @@
+//! Runs a parsed command line.
+
+mod images;
+mod mount;
+mod system;
+
+use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
+use anyhow::{Context, Result};
+use berth_image::{Driver, ImageStore};
+
+/// Runs `cli`; returns the exit status.
+pub fn run(cli: Cli) -> Result<i32> {
+    let store = || open_store(&cli);
+    match &cli.command {
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&store()?, a),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&store()?, a),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::remove(&store()?, a),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(&store()?, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(&store()?, a),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
+            images::import(&store()?, a)
+        }
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            images::history(&store()?, a)
+        }
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
+            images::inspect(&store()?, a)
+        }
+        Command::Image(ImageCommand::Prune(a)) => images::prune(&store()?, a),
+        Command::Image(ImageCommand::Bootstrap(a)) => images::bootstrap(&store()?, a),
+        Command::Image(ImageCommand::Mount(a)) => mount::mount_image(&store()?, &cli.runroot, a),
+        Command::Image(ImageCommand::Unmount(a)) => {
+            mount::unmount_image(&store()?, &cli.runroot, a)
+        }
+        Command::System(SystemCommand::Df(a)) => system::df(&store()?, a),
+        Command::System(SystemCommand::Check(a)) => system::check(&store()?, a),
+        Command::Version => system::version(),
+    }
+}
+
+fn open_store(cli: &Cli) -> Result<ImageStore> {
+    let driver = Driver::parse(&cli.storage_driver)?;
+    ImageStore::open_with(&cli.root, driver)
+        .with_context(|| format!("opening the image store at {}", cli.root.display()))
+}

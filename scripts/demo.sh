@@ -38,6 +38,7 @@ id="berth-demo-$$"
 state="$work/state"
 cleanup() {
   "$BERTH_RUNTIME" --root "$state" delete -f "$id" >/dev/null 2>&1 || true
+  for m in "$work"/*/merged; do umount "$m" 2>/dev/null || true; done
   "$BERTH" image unmount busybox hello-world >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -61,7 +62,23 @@ for a in "$@"; do
   args+="${args:+, }\"$a\""
 done
 
-write_config() { # rootfs args-json
+# Each container gets a copy-on-write root: its own upper dir over the image's read-only layers.
+cow_rootfs() { # image -> prints the writable root
+  local lower d
+  lower=$("$BERTH" image mount "$1")
+  d="$work/$1"
+  mkdir -p "$d/upper" "$d/work" "$d/merged"
+  mount -t overlay overlay -o "lowerdir=$lower,upperdir=$d/upper,workdir=$d/work" "$d/merged"
+  echo "$d/merged"
+}
+
+std_mounts='    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777", "size=16m"]}'
+write_config() { # rootfs args-json mounts-json
 cat >"$work/bundle/config.json" <<JSON
 {
   "ociVersion": "1.0.2",
@@ -79,16 +96,9 @@ cat >"$work/bundle/config.json" <<JSON
     "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
     "noNewPrivileges": true
   },
-  "root": {"path": "$1", "readonly": true},
+  "root": {"path": "$1", "readonly": false},
   "hostname": "berth-demo",
-  "mounts": [
-    {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-    {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
-    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777", "size=16m"]}
-  ],
+  "mounts": [$3],
   "linux": {
     "resources": {"devices": [{"allow": false, "access": "rwm"}], "memory": {"limit": 268435456}, "pids": {"limit": 256}},
     "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
@@ -100,10 +110,11 @@ JSON
 }
 
 echo "== hello-world"
-write_config "$("$BERTH" image mount hello-world)" '"/hello"'
+write_config "$(cow_rootfs hello-world)" '"/hello"' "$std_mounts"
 "$BERTH_RUNTIME" --root "$state" run --bundle "$work/bundle" "$id"
 echo "== busybox"
-write_config "$("$BERTH" image mount busybox)" "$args"
+"$BERTH_RUNTIME" --root "$state" delete -f "$id" >/dev/null 2>&1 || true
+write_config "$(cow_rootfs busybox)" "$args" "$std_mounts"
 set +e
 "$BERTH_RUNTIME" --root "$state" run --bundle "$work/bundle" "$id"
 rc=$?

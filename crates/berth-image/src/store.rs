@@ -146,7 +146,7 @@ impl ImageStore {
             if let Some(d) = r.digest() {
                 let want = format!("{}@{d}", r.name());
                 for img in self.meta.images()? {
-                    if img.manifest_digest == *d || img.repo_digests.iter().any(|x| *x == want) {
+                    if img.manifest_digest == *d || img.repo_digests.contains(&want) {
                         return Ok(img.id);
                     }
                 }

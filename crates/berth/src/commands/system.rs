@@ -9,13 +9,7 @@ use serde_json::json;
 /// `berth system df`.
 pub fn df(store: &ImageStore, a: &DfArgs) -> Result<i32> {
     let du = store.disk_usage()?;
-    let pct = |part: u64, whole: u64| {
-        if whole == 0 {
-            0
-        } else {
-            part * 100 / whole
-        }
-    };
+    let pct = |part: u64, whole: u64| (part * 100).checked_div(whole).unwrap_or(0);
     let rows = vec![
         json!({
             "Type": "Images",

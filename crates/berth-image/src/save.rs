@@ -194,7 +194,7 @@ pub fn save(
         out: BufWriter::with_capacity(CHUNK, out),
         buf: vec![0; CHUNK],
     };
-    run(&plan, &mut sink)
+    run(&plan, &mut sink, true)
 }
 
 /// Like [`save`] for a `File` output (a regular file, or a pipe/socket wrapped in a `File`):
@@ -206,7 +206,7 @@ pub fn save_to_file(
     out: &mut File,
 ) -> Result<SaveStats, SaveError> {
     let plan = plan(images, content, format)?;
-    run(&plan, &mut FileSink { out })
+    run(&plan, &mut FileSink { out }, true)
 }
 
 /// One archive entry's content.
@@ -575,9 +575,13 @@ impl Sink for StreamSink<'_> {
 
 /// Writes the plan while a second thread verifies the stored blobs' digests. Either side stops
 /// early when the other failed.
-fn run(plan: &Plan, sink: &mut dyn Sink) -> Result<SaveStats, SaveError> {
+fn run(plan: &Plan, sink: &mut dyn Sink, verify: bool) -> Result<SaveStats, SaveError> {
     let failed = AtomicBool::new(false);
-    let blobs = plan.stored_blobs();
+    let blobs = if verify {
+        plan.stored_blobs()
+    } else {
+        Vec::new()
+    };
     let (written, verified) = std::thread::scope(|s| {
         let verifier = s.spawn(|| {
             let r = verify_blobs(&blobs, &failed);

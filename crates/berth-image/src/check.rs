@@ -62,7 +62,53 @@ pub struct DiskUsage {
     pub blobs_size: u64,
 }
 
+/// One image's share of the disk, as `system df -v` lists it.
+#[derive(Debug, Clone)]
+pub struct ImageUsage {
+    /// The image.
+    pub id: Digest,
+    /// Its tags (full references).
+    pub tags: Vec<String>,
+    /// The config's creation time.
+    pub created: Option<String>,
+    /// Bytes of all its layers.
+    pub size: u64,
+    /// Bytes of its layers other images use too.
+    pub shared: u64,
+    /// Containers using it.
+    pub containers: usize,
+}
+
 impl ImageStore {
+    /// Per-image disk usage: size, the part shared with other images, containers.
+    pub fn disk_usage_by_image(&self) -> Result<Vec<ImageUsage>> {
+        let images = self.meta.images()?;
+        let mut users: HashMap<Digest, usize> = HashMap::new();
+        for img in &images {
+            for l in &img.layers {
+                *users.entry(l.clone()).or_default() += 1;
+            }
+        }
+        let mut out = Vec::new();
+        for img in images {
+            let mut shared = 0;
+            for l in &img.layers {
+                if users.get(l).copied().unwrap_or(0) > 1 {
+                    shared += self.meta.layer(l)?.map(|r| r.unpacked_size).unwrap_or(0);
+                }
+            }
+            out.push(ImageUsage {
+                tags: self.meta.tags_of(&img.id)?,
+                containers: self.meta.containers_using(&img.id)?.len(),
+                created: img.created.clone(),
+                size: img.size,
+                shared,
+                id: img.id,
+            });
+        }
+        Ok(out)
+    }
+
     /// Checks the store; with `repair`, mends what it can.
     pub fn check(&self, repair: bool) -> Result<CheckReport> {
         let mut report = CheckReport::default();
@@ -301,6 +347,7 @@ impl ImageStore {
     /// Empties a layer directory and unpacks its blob into it again.
     fn reunpack(&self, layer: &LayerRecord) -> Result<()> {
         let dir = self.snapshots.layer_dir(&layer.snapshot_key)?;
+        std::fs::create_dir_all(&dir).map_err(ImageError::io("creating", &dir))?;
         for entry in std::fs::read_dir(&dir).map_err(ImageError::io("reading", &dir))? {
             let p = entry.map_err(ImageError::io("reading", &dir))?.path();
             let md = std::fs::symlink_metadata(&p).map_err(ImageError::io("stat", &p))?;

@@ -16,7 +16,7 @@ pub mod save;
 mod store;
 mod unpack;
 mod views;
-pub use check::{CheckReport, DiskUsage, Problem};
+pub use check::{CheckReport, DiskUsage, ImageUsage, Problem};
 pub use error::{ImageError, Result};
 pub use import::{apply_change, ImportOptions};
 pub use load::LoadedImage;

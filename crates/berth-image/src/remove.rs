@@ -101,6 +101,15 @@ impl ImageStore {
     /// Removes dangling images (untagged, no children), or with `all` every image no container
     /// uses, then collects garbage.
     pub fn prune(&self, all: bool) -> Result<PruneReport> {
+        self.prune_matching(all, &|_| true)
+    }
+
+    /// Like [`ImageStore::prune`], only for images `selected` accepts (the `--filter`s).
+    pub fn prune_matching(
+        &self,
+        all: bool,
+        selected: &dyn Fn(&berth_meta::ImageRecord) -> bool,
+    ) -> Result<PruneReport> {
         let mut report = PruneReport::default();
         // Removing a child can leave its parent prunable: repeat until nothing changes.
         loop {
@@ -108,6 +117,7 @@ impl ImageStore {
             for img in self.meta.images()? {
                 let tags = self.meta.tags_of(&img.id)?;
                 if (!all && !tags.is_empty())
+                    || !selected(&img)
                     || !self.meta.children(&img.id)?.is_empty()
                     || !self.meta.containers_using(&img.id)?.is_empty()
                 {

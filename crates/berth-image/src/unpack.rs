@@ -34,7 +34,8 @@ pub struct DirUsage {
 pub(crate) struct Unpacked {
     /// The active snapshot's key.
     pub key: String,
-    /// Whether it was prepared on its parent (copy driver) or alone (overlay).
+    /// Whether it was prepared on its final parent (copy driver: commit as is) or alone
+    /// (overlay: stacked at commit).
     pub has_parent: bool,
     /// The layer's diffID.
     pub diff_id: Digest,
@@ -237,7 +238,7 @@ pub(crate) fn unpack_blob(
             let usage = dir_usage(&dir)?;
             Ok(Unpacked {
                 key: key.clone(),
-                has_parent: !independent && parent.is_some(),
+                has_parent: !independent,
                 diff_id: stats.diff_id.expect("hashing is on by default"),
                 usage,
             })

@@ -12,7 +12,14 @@ mod units;
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 125, as docker's CLI does; --help and --version exit 0.
+            std::process::exit(if e.use_stderr() { 125 } else { 0 });
+        }
+    };
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -371,10 +371,12 @@ pub fn inspect(store: &ImageStore, a: &InspectArgs) -> Result<i32> {
 
 /// `berth image prune`.
 pub fn prune(store: &ImageStore, a: &PruneArgs) -> Result<i32> {
-    if !a.filter.is_empty() {
-        Filters::parse(&a.filter, &["until", "label"])?;
-        bail!("image prune filters are not supported yet");
-    }
+    let filters = Filters::parse(&a.filter, &["until", "label"])?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let until = filters.until(now)?.map(|(secs, _)| secs);
     if !a.force {
         let what = if a.all {
             "all images without at least one container associated to them"
@@ -387,7 +389,15 @@ pub fn prune(store: &ImageStore, a: &PruneArgs) -> Result<i32> {
             return Ok(0);
         }
     }
-    let report = store.prune(a.all)?;
+    let selected = |img: &berth_meta::ImageRecord| {
+        let created = img
+            .created
+            .as_deref()
+            .and_then(output::parse_rfc3339)
+            .unwrap_or(img.added);
+        until.is_none_or(|u| created < u) && filters.labels_match(&img.labels)
+    };
+    let report = store.prune_matching(a.all, &selected)?;
     if !report.removed.is_empty() {
         println!("Deleted Images:");
         for r in &report.removed {

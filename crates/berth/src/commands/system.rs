@@ -29,13 +29,57 @@ pub fn df(store: &ImageStore, a: &DfArgs) -> Result<i32> {
         Column::new("Size", "SIZE"),
         Column::new("Reclaimable", "RECLAIMABLE"),
     ];
-    output::print(&rows, a.format.as_deref(), &columns)?;
-    if a.verbose {
-        println!(
-            "\nBlobs (content store): {}",
-            output::human_size(du.blobs_size)
-        );
+    if !a.verbose {
+        output::print(&rows, a.format.as_deref(), &columns)?;
+        return Ok(0);
     }
+    println!("Images space usage:\n");
+    let mut images = Vec::new();
+    for u in store.disk_usage_by_image()? {
+        let created = u.created.as_deref().and_then(output::parse_rfc3339);
+        let mut names: Vec<(String, String)> = u
+            .tags
+            .iter()
+            .filter_map(|t| berth_oci::Reference::parse(t).ok())
+            .map(|r| (r.familiar_name(), r.tag().unwrap_or("<none>").to_string()))
+            .collect();
+        if names.is_empty() {
+            names.push(("<none>".into(), "<none>".into()));
+        }
+        for (repo, tag) in names {
+            images.push(json!({
+                "Repository": repo,
+                "Tag": tag,
+                "ID": berth_image::short_id(&u.id),
+                "CreatedSince": created.map(output::since).unwrap_or_else(|| "N/A".into()),
+                "Size": output::human_size(u.size),
+                "SharedSize": output::human_size(u.shared),
+                "UniqueSize": output::human_size(u.size - u.shared.min(u.size)),
+                "Containers": u.containers.to_string(),
+            }));
+        }
+    }
+    output::print(
+        &images,
+        None,
+        &[
+            Column::new("Repository", "REPOSITORY"),
+            Column::new("Tag", "TAG"),
+            Column::new("ID", "IMAGE ID"),
+            Column::new("CreatedSince", "CREATED"),
+            Column::new("Size", "SIZE"),
+            Column::new("SharedSize", "SHARED SIZE"),
+            Column::new("UniqueSize", "UNIQUE SIZE"),
+            Column::new("Containers", "CONTAINERS"),
+        ],
+    )?;
+    println!("\nContainers space usage:\n\nCONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES");
+    println!("\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE");
+    println!("\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED");
+    println!(
+        "\nContent store (blobs): {}",
+        output::human_size(du.blobs_size)
+    );
     Ok(0)
 }
 

@@ -721,16 +721,22 @@ fn throughput_300mib() {
     }
 }
 
-/// Through the image store (overlay driver: layer directories only, nothing is mounted; the copy
-/// driver fails in load with `commit_with_parent` unsupported): an archive loads, saves again in both formats, and each of those
-/// loads into a fresh store with the same image IDs, tags and diffIDs.
+/// Through the image store, with each driver (overlay only unpacks into layer directories:
+/// nothing is mounted): an archive loads, saves again in both formats, and each of those loads
+/// into a fresh store with the same image IDs, tags and diffIDs.
 #[test]
 fn round_trip_through_the_store() {
-    use crate::{Driver, ImageStore};
+    for driver in [crate::Driver::Copy, crate::Driver::Overlay] {
+        round_trip_with(driver);
+    }
+}
+
+fn round_trip_with(driver: crate::Driver) {
+    use crate::ImageStore;
     let f = fixture();
     let (first, _) = save_file(&f, SaveFormat::DockerArchive, "first.tar");
     let load = |root: &str, archive: &Path| {
-        let store = ImageStore::open_with(&f.root.join(root), Driver::Overlay).unwrap();
+        let store = ImageStore::open_with(&f.root.join(root), driver).unwrap();
         let mut input = File::open(archive).unwrap();
         let loaded = store.load(&mut input, &mut |_| {}).unwrap();
         // An image may be reported once per index entry (tag): merge by ID.
@@ -769,6 +775,6 @@ fn round_trip_through_the_store() {
         store.save_to_file(&names, format, &mut out).unwrap();
         drop(out);
         let (_, got) = load(&format!("store-again-{i}"), &path);
-        assert_eq!(got, want, "{format:?}");
+        assert_eq!(got, want, "{driver:?} {format:?}");
     }
 }

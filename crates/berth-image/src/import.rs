@@ -203,6 +203,7 @@ fn finish_config(config: &mut Value, diff_ids: &[Digest], comment: &str) {
     let ids: Vec<String> = diff_ids.iter().map(|d| d.to_string()).collect();
     config["rootfs"] = json!({"type": "layers", "diff_ids": ids});
     config["history"] = json!([{"created": config["created"].clone(), "comment": comment}]);
+    config["comment"] = json!(comment);
 }
 
 /// Applies one Dockerfile instruction of `--change` to an image config.

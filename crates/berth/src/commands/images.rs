@@ -204,9 +204,6 @@ pub fn save(store: &ImageStore, a: &SaveArgs) -> Result<i32> {
                 .tempfile_in(dir)
                 .with_context(|| format!("creating a file in {}", dir.display()))?;
             store.save_to_file(&a.images, format, tmp.as_file_mut())?;
-            tmp.as_file()
-                .sync_all()
-                .with_context(|| format!("writing {}", path.display()))?;
             tmp.persist(path)
                 .with_context(|| format!("renaming the archive to {}", path.display()))?;
         }

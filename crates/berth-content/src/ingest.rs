@@ -385,7 +385,19 @@ impl Writer {
     ///
     /// A blob that already exists is not an error: the ingest is discarded and its digest returned.
     /// Too few bytes keep the ingest for a resume; too many bytes or a wrong digest discard it.
-    pub fn commit(mut self) -> Result<Digest> {
+    pub fn commit(self) -> Result<Digest> {
+        self.commit_inner(true)
+    }
+
+    /// Like [`Writer::commit`] without the fsyncs: the blob is published atomically (never
+    /// partial while the machine stays up) but may be lost or torn by a power cut. For callers
+    /// that record the write as unsynced and either `syncfs` later or verify after a reboot
+    /// (berth-image's load does).
+    pub fn commit_unsynced(self) -> Result<Digest> {
+        self.commit_inner(false)
+    }
+
+    fn commit_inner(mut self, durable: bool) -> Result<Digest> {
         let reference = self.reference.clone();
         if self.poisoned {
             return Err(ContentError::Poisoned { reference });
@@ -430,7 +442,9 @@ impl Writer {
             return Ok(actual);
         }
         let file = self.file.get_ref();
-        file.sync_all().map_err(sync_err(&data_path))?;
+        if durable {
+            file.sync_all().map_err(sync_err(&data_path))?;
+        }
         file.set_permissions(fs::Permissions::from_mode(0o444))
             .map_err(sync_err(&data_path))?;
         create_dir_durable(&dir).map_err(sync_err(&dir))?;
@@ -440,8 +454,10 @@ impl Writer {
             to: target.clone(),
             source,
         })?;
-        sync_dir(&dir).map_err(sync_err(&dir))?;
-        // The blob is durable now; a leftover ingest directory is harmless (a later writer with
+        if durable {
+            sync_dir(&dir).map_err(sync_err(&dir))?;
+        }
+        // The blob is published (and durable when asked); a leftover ingest directory is harmless (a later writer with
         // the same ref starts empty, and `abort` or a store check removes it), so the commit
         // succeeds even if this cleanup fails.
         let _ = remove_ingest(&self.ingest_root, &self.paths, &reference);

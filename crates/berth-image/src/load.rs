@@ -130,11 +130,17 @@ fn link_target(name: &str, target: &str) -> String {
 impl ImageStore {
     /// Loads every image of an archive read from `input`. `progress` receives one line per
     /// step worth telling ("Loading layer ...").
+    ///
+    /// Layer blobs are published without waiting for the disk: the load is first recorded as
+    /// unsynced, `ImageStore::sync` (run in the background by the CLI) makes it durable, and a
+    /// power cut before that is detected and the store verified when it is next opened.
     pub fn load(
         &self,
         input: &mut dyn Read,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Vec<LoadedImage>> {
+        // Recorded before any unsynced write (see `ImageStore::sync`).
+        self.meta.begin_unsynced()?;
         let lease = self.meta.begin_lease("load")?;
         let result = self.load_leased(input, progress, &lease);
         lease.end()?;
@@ -372,10 +378,10 @@ impl ImageStore {
             }
         }
         lease.add_blob(&digest)?;
-        // The fsync of this blob overlaps with streaming the next one.
+        // Publishing (rename) overlaps with streaming the next blob.
         let commit = std::thread::Builder::new()
             .name("berth-commit".into())
-            .spawn(move || writer.commit().map_err(ImageError::from))
+            .spawn(move || writer.commit_unsynced().map_err(ImageError::from))
             .map_err(|e| ImageError::Internal(format!("starting a commit thread: {e}")))?;
         workers.push(Pending {
             name: name.to_string(),

@@ -102,13 +102,49 @@ impl ImageStore {
             Driver::Copy => Arc::new(CopySnapshotter::new(&snap_root)?),
         };
         let meta = Meta::open(&root.join("berth.db"))?;
-        Ok(ImageStore {
+        let store = ImageStore {
             root: root.to_path_buf(),
             content,
             snapshots,
             meta,
             driver,
-        })
+        };
+        store.recover_unsynced()?;
+        Ok(store)
+    }
+
+    /// Makes every unsynced write durable (`syncfs` of the store's filesystem) and clears the
+    /// markers it covered. Returns whether there was anything to sync.
+    pub fn sync(&self) -> Result<bool> {
+        let markers: Vec<_> = self
+            .meta
+            .unsynced()?
+            .into_iter()
+            .filter(|m| !m.from_earlier_boot())
+            .collect();
+        let Some(last) = markers.last() else {
+            return Ok(false);
+        };
+        let dir = std::fs::File::open(&self.root).map_err(ImageError::io("opening", &self.root))?;
+        nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)).map_err(|e| ImageError::Io {
+            op: "syncing the filesystem of",
+            path: self.root.clone(),
+            source: e.into(),
+        })?;
+        self.meta.clear_unsynced(last.id)?;
+        Ok(true)
+    }
+
+    /// After a reboot that came before a [`ImageStore::sync`], unsynced blobs and layers may be
+    /// torn: verify the store, mend what can be mended, drop what cannot, then clear the markers.
+    fn recover_unsynced(&self) -> Result<()> {
+        let markers = self.meta.unsynced()?;
+        let Some(last) = markers.iter().rev().find(|m| m.from_earlier_boot()) else {
+            return Ok(());
+        };
+        self.check(true)?;
+        self.meta.clear_unsynced(last.id)?;
+        Ok(())
     }
 
     /// The store's root directory.

@@ -230,3 +230,65 @@ fn truncated_and_empty_archives_name_the_problem() {
     assert!(e.to_string().contains("manifest.json"), "{e}");
     assert!(store.images().unwrap().is_empty());
 }
+
+#[test]
+fn unsynced_load_from_an_earlier_boot_is_verified_on_open() {
+    if !is_root() {
+        eprintln!("skipped: needs root (layer owners)");
+        return;
+    }
+    if std::process::Command::new("sqlite3")
+        .arg("-version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: the sqlite3 CLI is not installed (apt install sqlite3)");
+        return;
+    }
+    let src_dir = tempfile::tempdir().unwrap();
+    let archive = save(
+        &seeded(src_dir.path(), Driver::Overlay),
+        SaveFormat::DockerArchive,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = ImageStore::open(dir.path()).unwrap();
+        store.load(&mut Cursor::new(&archive), &mut |_| {}).unwrap();
+        assert!(!store.meta().unsynced().unwrap().is_empty());
+        assert!(store.sync().unwrap());
+        assert!(store.meta().unsynced().unwrap().is_empty());
+        store.load(&mut Cursor::new(&archive), &mut |_| {}).unwrap();
+        let id = store.resolve("hello-world").unwrap();
+        // A torn layer blob, as a power cut before the sync could leave it.
+        let rec = store.image(&id).unwrap();
+        let layer = store.meta().layer(&rec.layers[0]).unwrap().unwrap();
+        let blob = store.content().blob_path(&layer.blob_digest);
+        let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+        std::fs::set_permissions(&blob, perms).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&blob)
+            .unwrap()
+            .set_len(10)
+            .unwrap();
+        id
+    };
+    // Pretend the marker was written before a reboot.
+    let db = dir.path().join("berth.db");
+    let st = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("UPDATE unsynced SET boot_id = 'an-earlier-boot'")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let store = ImageStore::open(dir.path()).unwrap();
+    assert!(
+        store.meta().unsynced().unwrap().is_empty(),
+        "markers not cleared"
+    );
+    let report = store.check(false).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // hello-world's layer was written by Berth (deterministic), so its blob was rebuilt.
+    assert_eq!(store.resolve("hello-world").unwrap(), id);
+}

@@ -19,6 +19,7 @@ mod lease;
 mod process;
 mod records;
 mod schema;
+mod unsynced;
 
 #[cfg(test)]
 mod concurrency_tests;
@@ -30,3 +31,4 @@ pub use error::{MetaError, Result};
 pub use lease::{Lease, LeaseInfo};
 pub use process::Owner;
 pub use records::{ContainerRef, ImageRecord, LayerRecord};
+pub use unsynced::Unsynced;

@@ -98,6 +98,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, name)
     ) WITHOUT ROWID;
     "#,
+    // 2: writes published without fsync (see `Meta::begin_unsynced`).
+    r#"
+    CREATE TABLE unsynced (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        boot_id TEXT NOT NULL,
+        created INTEGER NOT NULL            -- unix seconds
+    );
+    "#,
 ];
 
 /// The schema version this build knows.

@@ -102,6 +102,9 @@ pub enum SystemCommand {
     Df(DfArgs),
     /// Check the store for inconsistencies (and mend them with --repair).
     Check(CheckArgs),
+    /// Make recent loads durable (loads return before their data reaches the disk; this
+    /// runs in the background after each load).
+    Sync,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&store()?, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::remove(&store()?, a),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => images::save(&store()?, a),
-        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => images::load(&store()?, a),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
+            let code = images::load(&store()?, a)?;
+            system::sync_in_background(&cli);
+            Ok(code)
+        }
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
             images::import(&store()?, a)
         }
@@ -34,6 +38,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::System(SystemCommand::Df(a)) => system::df(&store()?, a),
         Command::System(SystemCommand::Check(a)) => system::check(&store()?, a),
+        Command::System(SystemCommand::Sync) => system::sync(&store()?),
         Command::Version => system::version(),
     }
 }

@@ -124,3 +124,29 @@ pub fn version() -> Result<i32> {
     println!(" OS/Arch: {}", berth_oci::Platform::host());
     Ok(0)
 }
+
+/// `berth system sync`: makes unsynced loads durable.
+pub fn sync(store: &ImageStore) -> Result<i32> {
+    store.sync()?;
+    Ok(0)
+}
+
+/// Starts `berth system sync` for this store, detached: the load has returned, the data reaches
+/// the disk meanwhile. Failing to start it only delays durability to the next sync.
+pub fn sync_in_background(cli: &crate::cli::Cli) {
+    use std::os::unix::process::CommandExt;
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let _ = std::process::Command::new(exe)
+        .arg("--root")
+        .arg(&cli.root)
+        .arg("--storage-driver")
+        .arg(&cli.storage_driver)
+        .args(["system", "sync"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
+}

@@ -185,6 +185,8 @@ pub struct Writer {
     poisoned: bool,
     /// Bytes already handed to writeback (see [`WRITEBACK_STEP`]).
     writeback_from: u64,
+    /// Whether to start writeback as the ingest grows (off for unsynced commits).
+    early_writeback: bool,
     _lock: Flock<File>,
 }
 
@@ -305,6 +307,7 @@ impl Writer {
             expected,
             poisoned: false,
             writeback_from: offset,
+            early_writeback: true,
             _lock: lock,
         })
     }
@@ -387,6 +390,13 @@ impl Writer {
     /// Too few bytes keep the ingest for a resume; too many bytes or a wrong digest discard it.
     pub fn commit(self) -> Result<Digest> {
         self.commit_inner(true)
+    }
+
+    /// Announces that this ingest will end with [`Writer::commit_unsynced`]: no writeback is
+    /// started while it grows. (Started writeback gives the data blocks to the filesystem's
+    /// journal, and on ext4 every later fsync of anything, however small, then waits for them.)
+    pub fn defer_sync(&mut self) {
+        self.early_writeback = false;
     }
 
     /// Like [`Writer::commit`] without the fsyncs: the blob is published atomically (never
@@ -477,7 +487,7 @@ impl Write for Writer {
             Ok(n) => {
                 self.hasher.update(&buf[..n]);
                 self.offset += n as u64;
-                if self.offset - self.writeback_from >= WRITEBACK_STEP {
+                if self.early_writeback && self.offset - self.writeback_from >= WRITEBACK_STEP {
                     self.start_writeback();
                 }
                 Ok(n)

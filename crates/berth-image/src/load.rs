@@ -329,6 +329,7 @@ impl ImageStore {
         };
         let reference = unpack::unique_ref("load");
         let mut writer = self.content.writer(&reference, None)?;
+        writer.defer_sync();
         let write_err = |source| ImageError::Io {
             op: "writing blob for",
             path: name.into(),

@@ -61,10 +61,12 @@ impl ImageStore {
             };
             self.add_image(img, &lease)
         })();
-        lease.end()?;
+        let ended = lease.end();
         if result.is_err() {
-            let _ = self.collect_garbage();
+            self.clean_after_failure();
+            return result;
         }
+        ended?;
         result
     }
 
@@ -153,6 +155,7 @@ impl ImageStore {
             }
         }
         if total == 0 {
+            drop(writer);
             let _ = self.content.abort(&reference);
             return Err(ImageError::InvalidArgument(format!("{source} is empty")));
         }

@@ -143,11 +143,14 @@ impl ImageStore {
         self.meta.begin_unsynced()?;
         let lease = self.meta.begin_lease("load")?;
         let result = self.load_leased(input, progress, &lease);
-        lease.end()?;
+        // Ending the lease can fail too (a full disk): the load's own error comes first.
+        let ended = lease.end();
         if result.is_err() {
             // Leave the store as it was: what this load wrote is now unreferenced.
-            let _ = self.collect_garbage();
+            self.clean_after_failure();
+            return result;
         }
+        ended?;
         result
     }
 
@@ -335,33 +338,44 @@ impl ImageStore {
             path: name.into(),
             source,
         };
-        let mut chunk = first;
-        let mut total = 0u64;
-        loop {
-            if chunk.is_empty() {
-                break;
-            }
-            writer.write_all(&chunk).map_err(write_err)?;
-            total += chunk.len() as u64;
-            let shared = Arc::new(chunk);
-            if let Some(w) = &mut worker {
-                if !w.send(Arc::clone(&shared)) {
-                    // The worker stopped: its error says why.
-                    let w = worker.take().expect("present");
-                    w.finish(None)?;
-                    return Err(ImageError::Internal(format!(
-                        "unpacking {name} stopped early"
-                    )));
+        let stream = || -> Result<u64> {
+            let mut chunk = first;
+            let mut total = 0u64;
+            while !chunk.is_empty() {
+                writer.write_all(&chunk).map_err(write_err)?;
+                total += chunk.len() as u64;
+                let shared = Arc::new(chunk);
+                if let Some(w) = &mut worker {
+                    if !w.send(Arc::clone(&shared)) {
+                        // The worker stopped: its error says why.
+                        let w = worker.take().expect("present");
+                        w.finish(None)?;
+                        return Err(ImageError::Internal(format!(
+                            "unpacking {name} stopped early"
+                        )));
+                    }
                 }
+                // Reuse the buffer when the worker is done with it, else allocate a new one.
+                let mut next =
+                    Arc::try_unwrap(shared).unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                next.resize(CHUNK, 0);
+                let n = read_full(entry, &mut next).map_err(read_err)?;
+                next.truncate(n);
+                chunk = next;
             }
-            // Reuse the buffer when the worker is done with it, else allocate a new one.
-            let mut next = Arc::try_unwrap(shared).unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-            next.resize(CHUNK, 0);
-            let n = read_full(entry, &mut next).map_err(read_err)?;
-            next.truncate(n);
-            chunk = next;
-        }
+            Ok(total)
+        };
+        let total = match stream() {
+            Ok(t) => t,
+            Err(e) => {
+                // Free the space now (a full disk is a likely cause): the partial ingest goes.
+                drop(writer);
+                let _ = self.content.abort(&reference);
+                return Err(e);
+            }
+        };
         if total != size {
+            drop(writer);
             let _ = self.content.abort(&reference);
             return Err(ImageError::BadArchive(format!(
                 "entry {name} is truncated: {total} of {size} bytes"
@@ -370,6 +384,7 @@ impl ImageStore {
         let digest = writer.digest();
         if let Some(claimed) = claimed_digest(name) {
             if claimed != digest && name.starts_with("blobs/") {
+                drop(writer);
                 let _ = self.content.abort(&reference);
                 return Err(ImageError::DigestMismatch {
                     what: format!("archive entry {name}"),

@@ -490,6 +490,20 @@ impl ImageStore {
         Ok(hasher.digest())
     }
 
+    /// After a failed load or import, removes what it wrote (nothing references it now). A full
+    /// disk can make the first pass fail part-way (the snapshot metadata cannot be rewritten
+    /// until blobs are gone), so a second pass and the orphan-directory sweep follow. Best effort:
+    /// whatever stays is garbage for the next collection.
+    pub(crate) fn clean_after_failure(&self) {
+        for _ in 0..3 {
+            match self.collect_garbage() {
+                Ok(report) if report.errors.is_empty() => break,
+                _ => {}
+            }
+        }
+        let _ = self.snapshots.cleanup();
+    }
+
     /// Runs garbage collection: deletes blobs, snapshots and layer records no image, container
     /// or live lease refers to.
     pub fn collect_garbage(&self) -> Result<berth_meta::gc::GcReport> {

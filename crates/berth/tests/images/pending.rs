@@ -94,5 +94,10 @@ fn usage_errors_exit_125() {
     let store = Store::new();
     // Docker's CLI exits 125 on flag errors.
     let out = store.run(&["images", "--no-such-flag"]);
-    assert_eq!(out.status.code(), Some(125), "{}", describe("bad flag", &out));
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "{}",
+        describe("bad flag", &out)
+    );
 }

@@ -41,9 +41,8 @@ impl ImageStore {
             .message
             .clone()
             .unwrap_or_else(|| format!("Imported from {}", opts.source));
-        let lease = self.meta.begin_lease("import")?;
-        let result = (|| {
-            let (blob, unpacked) = self.ingest_layer(input, &opts.source, &lease)?;
+        self.with_lease("import", |lease| {
+            let (blob, unpacked) = self.ingest_layer(input, &opts.source, lease)?;
             let diff_id = blob.digest.clone();
             finish_config(&mut config, &[diff_id], &comment);
             let img = NewImage {
@@ -59,15 +58,8 @@ impl ImageStore {
                 parent: None,
                 what: format!("import of {}", opts.source),
             };
-            self.add_image(img, &lease)
-        })();
-        let ended = lease.end();
-        if result.is_err() {
-            self.clean_after_failure();
-            return result;
-        }
-        ended?;
-        result
+            self.add_image(img, lease)
+        })
     }
 
     /// Makes an image of directory `dir` (one layer, written deterministically) with `config`
@@ -77,8 +69,7 @@ impl ImageStore {
             .iter()
             .map(|t| Reference::parse(t).map(|r| r.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
-        let lease = self.meta.begin_lease("import-dir")?;
-        let result = (|| {
+        self.with_lease("import-dir", |lease| {
             let reference = unpack::unique_ref("dir");
             let mut w = self.content.writer(&reference, None)?;
             let written =
@@ -104,10 +95,8 @@ impl ImageStore {
                 parent: None,
                 what: dir.display().to_string(),
             };
-            self.add_image(img, &lease)
-        })();
-        lease.end()?;
-        result
+            self.add_image(img, lease)
+        })
     }
 
     /// Streams a (maybe compressed) tarball, stored uncompressed as a layer blob and unpacked

@@ -141,17 +141,7 @@ impl ImageStore {
     ) -> Result<Vec<LoadedImage>> {
         // Recorded before any unsynced write (see `ImageStore::sync`).
         self.meta.begin_unsynced()?;
-        let lease = self.meta.begin_lease("load")?;
-        let result = self.load_leased(input, progress, &lease);
-        // Ending the lease can fail too (a full disk): the load's own error comes first.
-        let ended = lease.end();
-        if result.is_err() {
-            // Leave the store as it was: what this load wrote is now unreferenced.
-            self.clean_after_failure();
-            return result;
-        }
-        ended?;
-        result
+        self.with_lease("load", |lease| self.load_leased(input, progress, lease))
     }
 
     fn load_leased(

@@ -490,6 +490,24 @@ impl ImageStore {
         Ok(hasher.digest())
     }
 
+    /// Runs `f` under a new lease; if it fails, removes what it wrote (now unreferenced), so the
+    /// store is left as it was. The operation's error wins over a failure to end the lease.
+    pub(crate) fn with_lease<T>(
+        &self,
+        purpose: &str,
+        f: impl FnOnce(&Lease) -> Result<T>,
+    ) -> Result<T> {
+        let lease = self.meta.begin_lease(purpose)?;
+        let result = f(&lease);
+        let ended = lease.end();
+        if result.is_err() {
+            self.clean_after_failure();
+            return result;
+        }
+        ended?;
+        result
+    }
+
     /// After a failed load or import, removes what it wrote (nothing references it now). A full
     /// disk can make the first pass fail part-way (the snapshot metadata cannot be rewritten
     /// until blobs are gone), so a second pass and the orphan-directory sweep follow. Best effort:
@@ -529,36 +547,4 @@ pub(crate) fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-/// `secs` since the epoch as RFC 3339 UTC (`2024-01-02T03:04:05Z`).
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (proleptic Gregorian), after Howard Hinnant's published algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_known_values() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_798_761_599), "2026-12-31T23:59:59Z");
-    }
-}
+pub use berth_oci::time::rfc3339;

@@ -8,6 +8,7 @@ pub mod media_types;
 pub mod platform;
 pub mod reference;
 pub mod spec;
+pub mod time;
 
 pub use digest::Digest;
 pub use error::{Classify, ErrorClass};

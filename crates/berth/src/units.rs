@@ -134,45 +134,10 @@ pub fn go_time_string_utc(unix: i64) -> String {
 /// Go's `time.RFC3339` layout of a unix time in UTC, as docker prints
 /// `history` CREATED without `-H`: `"2023-05-19T20:19:01Z"`.
 pub fn rfc3339_utc(unix: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil_from_unix(unix);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    berth_oci::time::rfc3339(unix)
 }
 
-/// Splits a unix time into UTC (year, month, day, hour, minute, second).
-pub fn civil_from_unix(unix: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = unix.div_euclid(86_400);
-    let rem = unix.rem_euclid(86_400);
-    // Howard Hinnant's days -> civil date algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (inverse of
-/// [`civil_from_unix`]'s date part).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use berth_oci::time::{civil_from_unix, days_from_civil};
 
 /// Parses an RFC 3339 time such as an image's `created`
 /// (`2023-05-19T20:19:01.123456789Z`, `...+02:00`) into (unix seconds,

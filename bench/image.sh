@@ -9,7 +9,7 @@
 # at the end.
 #
 # Usage (root): bench/image.sh            env: BERTH=path/to/berth (default: cargo build --release)
-#   RUNS=5  LAYER_MIB=100  PODMAN_DRIVER=overlay  BENCH_DIR=/var/tmp  GZIP=1 (also time gzip'd loads)
+#   RUNS=5  LAYER_MIB=100  PODMAN_DRIVER=overlay  BENCH_DIR=/var/tmp  BENCH_GZIP=1 (also time gzip'd loads; not GZIP, which gzip itself reads)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -74,7 +74,7 @@ hyperfine --style basic --runs "$RUNS" --export-json "$WORK/load.json" \
   --prepare "$P_RESET" -n "podman load" "$P load -q -i $A" \
   --prepare "$B_RESET" -n "berth load" "$BERTH --root $WORK/berth-load load -q -i $A"
 
-if [ "${GZIP:-0}" = 1 ]; then
+if [ "${BENCH_GZIP:-0}" = 1 ]; then
   gzip -1 -c "$A" >"$A.gz"
   echo "== load of the gzip-compressed archive" >&2
   hyperfine --style basic --runs "$RUNS" --export-json "$WORK/loadgz.json" \

@@ -279,3 +279,57 @@ fn layer_writing_through_relative_symlink() {
 fn layer_with_hardlink_out() {
     hostile("hardlink-out", true);
 }
+
+#[test]
+fn full_disk_fails_cleanly() {
+    use nix::mount::{mount, MsFlags};
+    let scratch = Scratch::new("fulldisk");
+    let root = scratch.join("root");
+    fs::create_dir_all(&root).unwrap();
+    if let Err(e) = mount(
+        Some("tmpfs"),
+        &root,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("size=20m"),
+    ) {
+        crate::skip!("cannot mount a tmpfs ({e}): not root?");
+    }
+    // The Scratch (moved into the Store) unmounts the tmpfs on drop, even when this test fails.
+    let store = Store::at(root.clone(), scratch);
+    let fx = Fixtures::new();
+    let small = fx.small_image("small.tar", &["localhost/small:1"]);
+    store.load(&small.path);
+    let before = store.state();
+    let rootfs = fx.rootfs();
+    let r = fx.random_layer("r.tar", 25.0);
+    let t = fx.text_layer("t.tar", 25.0);
+    let big = fx.archive(
+        "big.tar",
+        &[&rootfs, &r, &t],
+        &["localhost/big:1"],
+        "none",
+        false,
+    );
+    let err = store.fails(&["load", "-i", big.path.to_str().unwrap()]);
+    assert!(
+        err.contains("No space left on device")
+            || err.contains("ENOSPC")
+            || err.contains("disk is full"),
+        "full disk: stderr does not say so: {err}"
+    );
+    store.assert_consistent("after a load that filled the disk");
+    assert_eq!(store.state(), before, "the store changed after ENOSPC");
+    // The space was given back: another small image still fits.
+    let rootfs2 = fx.random_layer("r2.tar", 3.0);
+    let small2 = fx.archive(
+        "small2.tar",
+        &[&rootfs2],
+        &["localhost/small:2"],
+        "none",
+        false,
+    );
+    store.load(&small2.path);
+    store.assert_consistent("after loading again");
+    assert_eq!(store.ids().len(), 2);
+}

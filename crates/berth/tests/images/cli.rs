@@ -592,3 +592,27 @@ fn missing_input_file_is_named() {
         describe("load of a missing file", &out)
     );
 }
+
+#[test]
+fn system_df_verbose_lists_images() {
+    let fx = Fixtures::new();
+    let a = fx.small_image("a.tar", &["localhost/a:1"]);
+    let store = Store::new();
+    store.load(&a.path);
+    let v = store.ok(&["system", "df", "-v"]);
+    assert!(v.contains("REPOSITORY"), "{v}");
+    assert!(v.contains("localhost/a"), "{v}");
+}
+
+#[test]
+fn usage_errors_exit_125() {
+    let store = Store::new();
+    // Docker's CLI exits 125 on flag errors.
+    let out = store.run(&["images", "--no-such-flag"]);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "{}",
+        describe("bad flag", &out)
+    );
+}

@@ -398,3 +398,23 @@ fn repair_stale_db_row() {
     assert!(!listed.contains("stale"), "{listed}");
     assert_eq!(store.diff_ids("localhost/repair:row"), a.diff_ids);
 }
+
+#[test]
+fn repair_deleted_layer_dir() {
+    let (_fx, store, a) = loaded_small("localhost/repair:dir");
+    let files = layer_files(&store, "blob");
+    // <root>/overlay/snapshots/<id>/fs/data/blob -> remove <id>/fs entirely.
+    let fs_dir = files[0].parent().unwrap().parent().unwrap();
+    assert!(fs_dir.ends_with("fs"), "{}", fs_dir.display());
+    fs::remove_dir_all(fs_dir).unwrap();
+    check_finds(
+        &store,
+        &["layer", "snapshot", "fs"],
+        "deleting a layer's directory",
+    );
+    repair(&store, "a deleted layer dir");
+    if store.ids().is_empty() {
+        reload_works(&store, &a);
+    }
+    assert_eq!(layer_files(&store, "blob").len(), 1);
+}

@@ -8,4 +8,3 @@ mod cli;
 mod common;
 mod crash;
 mod interop;
-mod pending;

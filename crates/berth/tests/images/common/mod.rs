@@ -61,6 +61,9 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        // `berth load` leaves a detached `berth system sync` behind: let such processes finish
+        // before the directory goes, or they recreate files in it.
+        wait_for_users(&self.path, std::time::Duration::from_secs(30));
         // Deepest first so nested mounts come off before their parents.
         let mut leaked = mounts_under(&self.path);
         leaked.sort_by_key(|m| std::cmp::Reverse(m.len()));
@@ -68,6 +71,35 @@ impl Drop for Scratch {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
         let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Pids (other than ours) whose command line names a path at or under `dir`.
+pub fn users_of(dir: &Path) -> Vec<u32> {
+    let prefix = dir.to_string_lossy().to_string();
+    let me = std::process::id();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|cl| {
+                    cl.split(|b| *b == 0)
+                        .any(|arg| String::from_utf8_lossy(arg).starts_with(&prefix))
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Waits (up to `max`) until no process names `dir` on its command line.
+pub fn wait_for_users(dir: &Path, max: std::time::Duration) {
+    let start = std::time::Instant::now();
+    while !users_of(dir).is_empty() && start.elapsed() < max {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
@@ -202,7 +234,11 @@ impl Store {
             "{}",
             describe(&format!("system check {when}"), &out)
         );
-        let leaked = mounts_under(&self.root);
+        // The root itself may be a mount the test made (a small tmpfs).
+        let leaked: Vec<String> = mounts_under(&self.root)
+            .into_iter()
+            .filter(|m| Path::new(m) != self.root)
+            .collect();
         assert!(leaked.is_empty(), "leaked mounts {when}: {leaked:?}");
     }
 

@@ -45,6 +45,21 @@ pub(crate) fn remove_parent(dir: &Path) -> Result<(), CgroupError> {
     }
 }
 
+/// Removes Berth's shared default parent (`<mount>/berth`, holding `/berth/<id>` cgroups) when
+/// `dir` is directly below it and it is now empty. Whichever container happened to create it, the
+/// last one to leave removes it; one still in use stays.
+pub(crate) fn remove_default_parent(mount_point: &Path, dir: &Path) -> Result<(), CgroupError> {
+    match dir.parent() {
+        Some(parent)
+            if parent.file_name() == Some(std::ffi::OsStr::new("berth"))
+                && parent.parent() == Some(mount_point) =>
+        {
+            remove_parent(parent)
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
     let path = dir.join(file);
     std::fs::read_to_string(&path).map_err(|source| CgroupError::Read { path, source })

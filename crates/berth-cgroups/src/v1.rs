@@ -543,6 +543,11 @@ impl Cgroup for V1 {
                 first_err.get_or_insert(e);
             }
         }
+        for h in &self.hiers {
+            if let Err(e) = fsutil::remove_default_parent(&h.mount_point, &h.dir) {
+                first_err.get_or_insert(e);
+            }
+        }
         first_err.map_or(Ok(()), Err)
     }
 

@@ -579,6 +579,9 @@ impl Cgroup for V2 {
                 first_err.get_or_insert(e);
             }
         }
+        if let Err(e) = fsutil::remove_default_parent(&self.mount_point, &self.dir) {
+            first_err.get_or_insert(e);
+        }
         first_err.map_or(Ok(()), Err)
     }
 
@@ -752,6 +755,27 @@ mod tests {
             *cg.created.lock().unwrap(),
             vec![root.path().join("berth"), root.path().join("berth/c1")]
         );
+    }
+
+    /// Two containers share `/berth`; the one that created it leaves first: the other, leaving
+    /// last, removes the now empty parent.
+    #[test]
+    fn last_container_out_removes_the_shared_default_parent() {
+        let root = fake_root();
+        let a = V2::new(root.path(), "/", "/berth/a");
+        a.create().unwrap();
+        let b = V2::new(root.path(), "/", "/berth/b");
+        b.create().unwrap();
+        // A fake cgroupfs does not refuse rmdir of a dir with files: empty the leaves first.
+        for c in ["berth/a", "berth/b"] {
+            for f in std::fs::read_dir(root.path().join(c)).unwrap() {
+                std::fs::remove_file(f.unwrap().path()).unwrap();
+            }
+        }
+        a.destroy().unwrap();
+        assert!(root.path().join("berth").is_dir(), "b still uses /berth");
+        b.destroy().unwrap();
+        assert!(!root.path().join("berth").exists(), "/berth left behind");
     }
 
     #[test]

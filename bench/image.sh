@@ -68,8 +68,9 @@ echo "== image: $A, $MIB MiB, $LAYERS layers" >&2
 
 # `berth load` returns before its data is durable and leaves a detached `berth system sync`:
 # wait for it (untimed) before the next run, or runs overlap and the reset races with it.
-# ("[-]-root": the pattern must not match the waiting shell's own command line.)
-WAIT_SYNC="while pgrep -f -- '[-]-root $WORK/berth-' >/dev/null; do sleep 0.05; done"
+# The pattern is anchored at the binary so that it matches neither hyperfine's nor the waiting
+# shell's own command line (both contain the store path).
+WAIT_SYNC="while pgrep -f -- '^$BERTH .*system sync\$' >/dev/null; do sleep 0.05; done"
 # Empty stores before each timed load.
 P_RESET="sync; $P rmi -af >/dev/null 2>&1; sync; true"
 B_RESET="$WAIT_SYNC; rm -rf $WORK/berth-load; sync"

@@ -122,7 +122,7 @@ impl ImageStore {
         let mut total = 0u64;
         loop {
             let mut chunk = vec![0u8; 1 << 20];
-            let n = read_some(&mut decoder, &mut chunk).map_err(read_err)?;
+            let n = crate::load::read_full(&mut decoder, &mut chunk).map_err(read_err)?;
             if n == 0 {
                 break;
             }
@@ -160,19 +160,6 @@ impl ImageStore {
             unpacked,
         ))
     }
-}
-
-fn read_some(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// The config an imported image starts from: this host's platform, created now.

@@ -635,7 +635,7 @@ fn blob_bytes(files: &Files, desc: &Descriptor, what: &str) -> Result<Vec<u8>> {
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {

@@ -94,14 +94,7 @@ impl Shared {
         op: impl Fn() -> String,
         f: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(|source| MetaError::Sql { op: op(), source })?;
-        let out = f(&tx)?;
-        tx.commit()
-            .map_err(|source| MetaError::Sql { op: op(), source })?;
-        Ok(out)
+        self.transaction(TransactionBehavior::Deferred, op, f)
     }
 
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committed when `f` succeeds and rolled
@@ -111,9 +104,18 @@ impl Shared {
         op: impl Fn() -> String,
         f: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
+        self.transaction(TransactionBehavior::Immediate, op, f)
+    }
+
+    fn transaction<T>(
+        &self,
+        behavior: TransactionBehavior,
+        op: impl Fn() -> String,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         let mut conn = self.lock();
         let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .transaction_with_behavior(behavior)
             .map_err(|source| MetaError::Sql { op: op(), source })?;
         let out = f(&tx)?;
         tx.commit()

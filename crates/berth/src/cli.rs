@@ -38,6 +38,10 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Containers(crate::cli_containers::ContainerVerbs),
+    #[command(flatten)]
+    Registry(crate::cli_registry::RegistryVerbs),
     /// List images.
     Images(ImagesArgs),
     /// Manage images.

@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod cli_containers;
+mod cli_registry;
 mod commands;
 mod filters;
 mod format;
@@ -12,6 +14,11 @@ mod units;
 use clap::Parser;
 
 fn main() {
+    // `berth shim <id> ...`: the per-container monitor, dispatched before any parsing.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("shim") {
+        std::process::exit(berth_shim::main_from_args(&args[2..]));
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

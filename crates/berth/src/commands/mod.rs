@@ -1,7 +1,9 @@
 //! Runs a parsed command line.
 
+mod containers;
 mod images;
 mod mount;
+mod registry;
 mod system;
 
 use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
@@ -12,6 +14,8 @@ use berth_image::{Driver, ImageStore};
 pub fn run(cli: Cli) -> Result<i32> {
     let store = || open_store(&cli);
     match &cli.command {
+        Command::Containers(v) => containers::run(&cli, v),
+        Command::Registry(v) => registry::run(&cli, v),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&store()?, a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&store()?, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::remove(&store()?, a),

@@ -1,0 +1,2 @@
+//! Registry client (being written).
+#![forbid(unsafe_code)]

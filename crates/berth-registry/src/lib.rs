@@ -1,0 +1,2 @@
+//! Registry server (being written).
+#![forbid(unsafe_code)]

@@ -29,12 +29,23 @@ fn main() {
     };
     let code = match commands::run(cli) {
         Ok(code) => code,
+        // A reader that went away (`berth images | head -1`) is not an error worth printing:
+        // exit as a process killed by SIGPIPE would, quietly.
+        Err(e) if broken_pipe(&e) => 141,
         Err(e) => {
             eprintln!("Error: {}", chain(&e));
             1
         }
     };
     std::process::exit(code);
+}
+
+/// Whether `e` comes from writing to a closed pipe.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The error and its causes, joined like docker prints them.

@@ -37,6 +37,8 @@ pub struct Cli {
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the run flags does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     #[command(flatten)]
     Containers(crate::cli_containers::ContainerVerbs),
@@ -109,6 +111,10 @@ pub enum SystemCommand {
     /// Make recent loads durable (loads return before their data reaches the disk; this
     /// runs in the background after each load).
     Sync,
+    /// Remove unused data (stopped containers, dangling images, unused volumes with --volumes).
+    Prune(crate::cli_containers::SystemPruneArgs),
+    /// Display system-wide information.
+    Info(crate::cli_containers::InfoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -214,9 +220,12 @@ pub struct InspectArgs {
     /// Format output using a Go template.
     #[arg(short, long)]
     pub format: Option<String>,
-    /// Only `image` is known in this version.
+    /// Return JSON for specified type (container, image, volume).
     #[arg(long = "type")]
     pub typ: Option<String>,
+    /// Display total file sizes if the type is container.
+    #[arg(short = 's', long = "size")]
+    pub size: bool,
     #[arg(required = true)]
     pub names: Vec<String>,
 }

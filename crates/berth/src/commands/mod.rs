@@ -1,7 +1,7 @@
 //! Runs a parsed command line.
 
 mod containers;
-mod images;
+pub(crate) mod images;
 mod mount;
 mod registry;
 mod system;
@@ -31,9 +31,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::History(a) | Command::Image(ImageCommand::History(a)) => {
             images::history(&store()?, a)
         }
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
-            images::inspect(&store()?, a)
-        }
+        Command::Inspect(a) => containers::inspect(&cli, a),
+        Command::Image(ImageCommand::Inspect(a)) => images::inspect(&store()?, a),
         Command::Image(ImageCommand::Prune(a)) => images::prune(&store()?, a),
         Command::Image(ImageCommand::Bootstrap(a)) => images::bootstrap(&store()?, a),
         Command::Image(ImageCommand::Mount(a)) => mount::mount_image(&store()?, &cli.runroot, a),
@@ -43,11 +42,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::System(SystemCommand::Df(a)) => system::df(&store()?, a),
         Command::System(SystemCommand::Check(a)) => system::check(&store()?, a),
         Command::System(SystemCommand::Sync) => system::sync(&store()?),
+        Command::System(SystemCommand::Prune(a)) => containers::system_prune(&cli, a),
+        Command::System(SystemCommand::Info(a)) => containers::info(&cli, a),
         Command::Version => system::version(),
     }
 }
 
-fn open_store(cli: &Cli) -> Result<ImageStore> {
+pub(crate) fn open_store(cli: &Cli) -> Result<ImageStore> {
     let driver = Driver::parse(&cli.storage_driver)?;
     ImageStore::open_with(&cli.root, driver)
         .with_context(|| format!("opening the image store at {}", cli.root.display()))

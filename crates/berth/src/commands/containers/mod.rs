@@ -6,6 +6,12 @@
 #[allow(dead_code)] // Used once the engine takes a name from the CLI.
 mod names;
 mod options;
+#[allow(dead_code)] // Wired to the engine as it lands.
+mod ps;
+#[allow(dead_code)]
+mod show;
+#[allow(dead_code)]
+mod status;
 
 use crate::cli::{Cli, InspectArgs};
 use crate::cli_containers::{ContainerCommand, ContainerVerbs, InfoArgs, SystemPruneArgs};

@@ -258,7 +258,7 @@ pub fn select(mut items: Vec<Listed>, a: &PsArgs) -> Result<Vec<Listed>> {
         if !exited.is_empty() && (state != "exited" || !exited.contains(&l.exit_code)) {
             continue;
         }
-        if f.contains("health") && !f.values("health").iter().any(|h| *h == l.health) {
+        if f.contains("health") && !f.values("health").contains(&l.health) {
             continue;
         }
         if f.contains("ancestor") {

@@ -12,6 +12,8 @@ mod ps;
 mod show;
 #[allow(dead_code)]
 mod status;
+#[allow(dead_code)]
+mod terminal;
 
 use crate::cli::{Cli, InspectArgs};
 use crate::cli_containers::{ContainerCommand, ContainerVerbs, InfoArgs, SystemPruneArgs};

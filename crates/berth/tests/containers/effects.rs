@@ -1,0 +1,435 @@
+//! Flags proven from inside the container (and from the host's cgroups where that is the
+//! observable): limits, read-only root, capabilities, volumes, restart policies, health checks,
+//! init, namespaces, users, environment.
+
+use crate::common::*;
+use crate::need_root;
+use std::time::Duration;
+
+/// A cgroup limit file of container `id` on the host: the v1 `v1_file` of `controller`, or the
+/// v2 `v2_file`.
+fn host_cgroup_value(id: &str, controller: &str, v1_file: &str, v2_file: &str) -> String {
+    let v1 = std::path::Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join("berth")
+        .join(id)
+        .join(v1_file);
+    if let Ok(s) = std::fs::read_to_string(&v1) {
+        return s.trim().to_string();
+    }
+    let v2 = std::path::Path::new("/sys/fs/cgroup/berth")
+        .join(id)
+        .join(v2_file);
+    std::fs::read_to_string(&v2)
+        .unwrap_or_else(|e| panic!("neither {} nor {}: {e}", v1.display(), v2.display()))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn memory_limit_in_cgroup_and_oom_kill() {
+    need_root!();
+    let b = Berth::new();
+    let id = b.detached(&["-m", "32m", "--memory-swap", "32m"], &["sleep", "1000"]);
+    assert_eq!(
+        host_cgroup_value(&id, "memory", "memory.limit_in_bytes", "memory.max"),
+        (32 * 1024 * 1024).to_string()
+    );
+    // Inside: whichever cgroup file the container sees holds the same limit.
+    let seen = b.ok(&[
+        "exec", &id, "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; true",
+    ]);
+    if !seen.trim().is_empty() {
+        assert!(seen.contains("33554432"), "limit inside: {seen}");
+    }
+    // The OOM killer enforces it: a process growing past 32 MiB is killed (137, OOMKilled).
+    let out = b.run(&[
+        "run",
+        "--name",
+        "oom",
+        "-m",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=$(head -c 64000000 /dev/zero | tr '\\0' a); echo survived ${#x}",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "{}",
+        describe("oom run", &out)
+    );
+    assert_eq!(b.field("oom", "{{.State.OOMKilled}}"), "true");
+}
+
+#[test]
+fn cpu_pids_shm_ulimit_limits() {
+    need_root!();
+    let b = Berth::new();
+    let id = b.detached(
+        &[
+            "--cpus",
+            "0.5",
+            "-c",
+            "512",
+            "--pids-limit",
+            "20",
+            "--cpuset-cpus",
+            "0",
+        ],
+        &["sleep", "1000"],
+    );
+    let quota = host_cgroup_value(&id, "cpu", "cpu.cfs_quota_us", "cpu.max");
+    assert!(
+        quota == "50000" || quota.starts_with("50000 "),
+        "quota {quota}"
+    );
+    assert_eq!(host_cgroup_value(&id, "pids", "pids.max", "pids.max"), "20");
+    assert_eq!(
+        host_cgroup_value(&id, "cpuset", "cpuset.cpus", "cpuset.cpus"),
+        "0"
+    );
+    // The pids limit holds inside: 30 background sleeps cannot all start.
+    let out = b.run(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "for i in $(seq 30); do sleep 5 & done 2>&1; wait",
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("fork") || text.contains("Resource") || !out.status.success(),
+        "{text}"
+    );
+
+    let out = b.sh(&["--shm-size", "8m"], "df -k /dev/shm | tail -1");
+    assert!(out.split_whitespace().nth(1) == Some("8192"), "shm: {out}");
+    let out = b.sh(&["--ulimit", "nofile=100:200"], "ulimit -n; ulimit -Hn");
+    assert_eq!(out, "100\n200\n");
+}
+
+#[test]
+fn read_only_rootfs_and_tmpfs() {
+    need_root!();
+    let b = Berth::new();
+    let out = b.run(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Read-only file system"));
+    let out = b.sh(
+        &["--read-only", "--tmpfs", "/scratch:size=1m"],
+        "touch /scratch/ok && echo ok; grep ' /scratch ' /proc/mounts",
+    );
+    assert!(
+        out.starts_with("ok\n") && out.contains("tmpfs") && out.contains("size=1024k"),
+        "{out}"
+    );
+    let out = b.sh(
+        &["--mount", "type=tmpfs,destination=/m"],
+        "grep ' /m ' /proc/mounts",
+    );
+    assert!(out.contains("tmpfs"), "{out}");
+}
+
+#[test]
+fn capabilities_default_drop_add_privileged_no_new_privs() {
+    need_root!();
+    let b = Berth::new();
+    let status = b.sh(&[], "cat /proc/self/status");
+    // Docker's default set: chown dac_override fowner fsetid kill setgid setuid setpcap
+    // net_bind_service net_raw sys_chroot mknod audit_write setfcap.
+    assert_eq!(cap_bits(&status, "CapEff:"), 0xa80425fb, "{status}");
+    let status = b.sh(
+        &["--cap-drop", "NET_RAW", "--cap-drop", "chown"],
+        "cat /proc/self/status",
+    );
+    let eff = cap_bits(&status, "CapEff:");
+    assert_eq!(eff & (1 << 13), 0, "NET_RAW dropped");
+    assert_eq!(eff & 1, 0, "CHOWN dropped");
+    let status = b.sh(&["--cap-add", "SYS_ADMIN"], "cat /proc/self/status");
+    assert_ne!(
+        cap_bits(&status, "CapEff:") & (1 << 21),
+        0,
+        "SYS_ADMIN added"
+    );
+    let status = b.sh(&["--cap-drop", "ALL"], "cat /proc/self/status");
+    assert_eq!(cap_bits(&status, "CapEff:"), 0);
+    let out = b.sh(&["--cap-drop", "CHOWN"], "chown 1 /tmp 2>&1; echo rc=$?");
+    assert!(out.contains("rc=1"), "{out}");
+    let status = b.sh(&["--privileged"], "cat /proc/self/status");
+    assert_ne!(cap_bits(&status, "CapEff:") & (1 << 21), 0);
+    let status = b.sh(
+        &["--security-opt", "no-new-privileges"],
+        "cat /proc/self/status",
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("NoNewPrivs:") && l.ends_with('1')),
+        "{status}"
+    );
+}
+
+#[test]
+fn volumes_survive_rm_and_binds_mount() {
+    need_root!();
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "--name",
+        "w",
+        "-v",
+        "keep:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    b.ok(&["rm", "-v", "w"]);
+    assert_eq!(b.sh(&["-v", "keep:/data"], "cat /data/f"), "kept\n");
+    // Anonymous volume removed with rm -v.
+    b.ok(&[
+        "run", "--name", "anon", "-v", "/anon", "busybox", "touch", "/anon/x",
+    ]);
+    let vols = b.ok(&["volume", "ls", "-q"]);
+    assert_eq!(vols.lines().count(), 2, "{vols}");
+    b.ok(&["rm", "-v", "anon"]);
+    assert_eq!(b.ok(&["volume", "ls", "-q"]), "keep\n");
+
+    let host = b.path("bind");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from host").unwrap();
+    let spec = format!("{}:/b", host.display());
+    assert_eq!(
+        b.sh(&["-v", &spec], "cat /b/in; echo out > /b/out"),
+        "from host"
+    );
+    assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "out\n");
+    let ro = format!("{}:/b:ro", host.display());
+    let out = b.run(&["run", "--rm", "-v", &ro, "busybox", "touch", "/b/x"]);
+    assert!(!out.status.success());
+    let m = format!("type=bind,source={},target=/m,readonly", host.display());
+    assert_eq!(b.sh(&["--mount", &m], "cat /m/in"), "from host");
+    let out = b.run(&["run", "--rm", "--mount", &m, "busybox", "touch", "/m/x"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn restart_policies_restart() {
+    need_root!();
+    let b = Berth::new();
+    b.detached(
+        &["--name", "of", "--restart", "on-failure:2"],
+        &["sh", "-c", "exit 1"],
+    );
+    b.wait_until("two restarts then exit", Duration::from_secs(20), || {
+        b.field("of", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+    });
+    b.detached(
+        &["--name", "al", "--restart", "always"],
+        &["sh", "-c", "sleep 0.2; exit 0"],
+    );
+    b.wait_until("always restarts", Duration::from_secs(20), || {
+        b.field("al", "{{.RestartCount}}")
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 2
+    });
+    b.ok(&["stop", "-t", "1", "al"]);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        b.field("al", "{{.State.Status}}"),
+        "exited",
+        "a stopped container stays stopped"
+    );
+    b.detached(&["--name", "no"], &["sh", "-c", "exit 1"]);
+    b.wait_field("no", "{{.State.Status}}", "exited", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(b.field("no", "{{.RestartCount}}"), "0");
+}
+
+#[test]
+fn health_checks_turn_healthy_and_unhealthy() {
+    need_root!();
+    let b = Berth::new();
+    b.detached(
+        &[
+            "--name",
+            "sick",
+            "--health-cmd",
+            "exit 1",
+            "--health-interval",
+            "300ms",
+            "--health-retries",
+            "2",
+        ],
+        &["sleep", "1000"],
+    );
+    b.detached(
+        &[
+            "--name",
+            "fine",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "300ms",
+        ],
+        &["sleep", "1000"],
+    );
+    b.wait_field(
+        "sick",
+        "{{.State.Health.Status}}",
+        "unhealthy",
+        Duration::from_secs(15),
+    );
+    b.wait_field(
+        "fine",
+        "{{.State.Health.Status}}",
+        "healthy",
+        Duration::from_secs(15),
+    );
+    let ps = b.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("sick Up") && l.ends_with("(unhealthy)")),
+        "{ps}"
+    );
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("fine Up") && l.ends_with("(healthy)")),
+        "{ps}"
+    );
+    assert_eq!(
+        b.ok(&[
+            "ps",
+            "-q",
+            "-f",
+            "health=unhealthy",
+            "--format",
+            "{{.Names}}"
+        ]),
+        "sick\n"
+    );
+    let streak = b.field("sick", "{{.State.Health.FailingStreak}}");
+    assert!(streak.parse::<u32>().unwrap() >= 2);
+    let log = b.field("sick", "{{len .State.Health.Log}}");
+    assert!(log.parse::<u32>().unwrap() >= 1);
+}
+
+#[test]
+fn init_is_pid1_and_reaps_zombies() {
+    need_root!();
+    let b = Berth::new();
+    let out = b.sh(&["--init"], "cat /proc/1/cmdline | tr '\\0' ' '");
+    assert!(out.contains("init"), "pid 1 with --init: {out}");
+    // An orphan whose parent exits is reparented to pid 1 (init), which reaps it.
+    let out = b.sh(
+        &["--init"],
+        "sh -c 'sleep 0.2 & exit 0'; sleep 1; ps -o stat | grep -c '^Z' || true",
+    );
+    assert_eq!(out.trim(), "0", "zombies left: {out}");
+}
+
+#[test]
+fn env_user_workdir_hostname_entrypoint_labels() {
+    need_root!();
+    let b = Berth::new();
+    let envf = b.path("envfile");
+    std::fs::write(&envf, "# comment\nFROM_FILE=f\n").unwrap();
+    let out = b.sh(
+        &[
+            "-e",
+            "A=1",
+            "--env-file",
+            envf.to_str().unwrap(),
+            "-w",
+            "/tmp",
+            "-u",
+            "1234:5678",
+            "-h",
+            "boxhost",
+        ],
+        "echo $A $FROM_FILE; pwd; id -u; id -g; hostname; cat /etc/hostname",
+    );
+    assert_eq!(out, "1 f\n/tmp\n1234\n5678\nboxhost\nboxhost\n");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        "busybox",
+        "via",
+        "entrypoint",
+    ]);
+    assert_eq!(out, "via entrypoint\n");
+    let out = b.sh(
+        &[],
+        "grep -c nameserver /etc/resolv.conf; grep -c localhost /etc/hosts",
+    );
+    assert!(
+        out.lines().all(|l| l.parse::<u32>().unwrap_or(0) >= 1),
+        "{out}"
+    );
+    let out = b.sh(
+        &["--device", "/dev/null:/dev/mynull"],
+        "echo x > /dev/mynull && echo ok",
+    );
+    assert_eq!(out, "ok\n");
+    let out = b.sh(
+        &["--network", "none"],
+        "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '",
+    );
+    assert_eq!(out, "lo\n");
+}
+
+#[test]
+fn host_namespaces_and_stop_signal() {
+    need_root!();
+    let b = Berth::new();
+    let host_name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    assert_eq!(
+        b.sh(&["--uts", "host"], "hostname"),
+        format!("{host_name}\n")
+    );
+    let out = b.sh(
+        &["--pid", "host"],
+        "test -d /proc/$PPID && ls /proc | grep -c '^[0-9]'",
+    );
+    assert!(
+        out.trim().parse::<u32>().unwrap() > 5,
+        "host pids visible: {out}"
+    );
+    let host_links = std::fs::read_link("/proc/1/ns/ipc").unwrap();
+    let out = b.sh(&["--ipc", "host"], "readlink /proc/self/ns/ipc");
+    assert_eq!(out.trim(), host_links.to_string_lossy());
+    // --stop-signal reaches the process: the trap records it and exits 0 before the timeout.
+    b.detached(
+        &[
+            "--name",
+            "sig",
+            "--stop-signal",
+            "USR1",
+            "--stop-timeout",
+            "20",
+        ],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-usr1; exit 0' USR1; while true; do sleep 0.1; done",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    b.ok(&["stop", "sig"]);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(b.field("sig", "{{.State.ExitCode}}"), "0");
+    assert!(b.ok(&["logs", "sig"]).contains("got-usr1"));
+}

@@ -1,0 +1,172 @@
+//! Survival: the CLI killed mid-operation, a shim killed, `system check` reconciling, and 50
+//! parallel detached runs.
+
+use crate::common::*;
+use crate::need_root;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The state of every container is one docker could show, and `rm -f` clears them all.
+fn assert_consistent_and_clear(b: &Berth, when: &str) {
+    let out = b.run(&["system", "check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        describe(&format!("system check {when}"), &out)
+    );
+    for id in b.all_ids() {
+        let st = b.field(&id, "{{.State.Status}}");
+        assert!(
+            ["created", "running", "exited"].contains(&st.as_str()),
+            "{id} is {st} {when}"
+        );
+        if st == "running" {
+            let pid: i32 = b.field(&id, "{{.State.Pid}}").parse().unwrap();
+            assert!(
+                std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "running pid {pid} gone {when}"
+            );
+        }
+    }
+    let ids = b.all_ids();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids.iter().map(String::as_str));
+        b.ok(&args);
+    }
+    assert!(b.all_ids().is_empty());
+}
+
+fn kill_after(b: &Berth, args: &[&str], after: Duration) {
+    let mut child = b
+        .cmd()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn cli_killed_during_run_d_stop_rm() {
+    need_root!();
+    let b = Berth::new();
+    for i in 0..8u64 {
+        let delay = Duration::from_millis(2 + i * 7);
+        let name = format!("k{i}");
+        kill_after(
+            &b,
+            &["run", "-d", "--name", &name, "busybox", "sleep", "1000"],
+            delay,
+        );
+        assert_consistent_and_clear(&b, &format!("after killing run -d at {delay:?}"));
+
+        b.detached(&["--name", &name], &["sleep", "1000"]);
+        kill_after(&b, &["stop", "-t", "1", &name], delay);
+        assert_consistent_and_clear(&b, &format!("after killing stop at {delay:?}"));
+
+        b.detached(&["--name", &name], &["sleep", "1000"]);
+        kill_after(&b, &["rm", "-f", &name], delay);
+        assert_consistent_and_clear(&b, &format!("after killing rm -f at {delay:?}"));
+    }
+}
+
+#[test]
+fn containers_outlive_the_cli_and_a_killed_shim_is_reconciled() {
+    need_root!();
+    let b = Berth::new();
+    let id = b.detached(&["--name", "s"], &["sleep", "1000"]);
+    // The CLI is gone; the container still runs under its shim.
+    assert_eq!(b.field("s", "{{.State.Status}}"), "running");
+    let shim_pid: i32 =
+        std::fs::read_to_string(b.runroot.join("containers").join(&id).join("shim.pid"))
+            .expect("shim.pid")
+            .trim()
+            .parse()
+            .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let out = b.run(&["system", "check", "--repair"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("system check --repair", &out)
+    );
+    b.wait_field("s", "{{.State.Running}}", "false", Duration::from_secs(10));
+    // And it can be started again, then removed.
+    b.ok(&["start", "s"]);
+    assert_eq!(b.field("s", "{{.State.Status}}"), "running");
+    b.ok(&["rm", "-f", "s"]);
+    assert!(cgroup_dirs(&id).is_empty());
+}
+
+#[test]
+fn rm_of_auto_remove_happens_without_the_cli() {
+    need_root!();
+    let b = Berth::new();
+    b.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "gone",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.3",
+    ]);
+    b.wait_until(
+        "--rm container removed by its shim",
+        Duration::from_secs(10),
+        || b.all_ids().is_empty(),
+    );
+}
+
+#[test]
+fn fifty_parallel_detached_runs() {
+    need_root!();
+    let b = Berth::new();
+    let children: Vec<_> = (0..50)
+        .map(|i| {
+            b.cmd()
+                .args([
+                    "run",
+                    "-d",
+                    "--network",
+                    "none",
+                    "--name",
+                    &format!("p{i}"),
+                    "busybox",
+                    "sleep",
+                    "1000",
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let out = wait_output(c, Duration::from_secs(120), &format!("run -d p{i}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            describe(&format!("run -d p{i}"), &out)
+        );
+    }
+    assert_eq!(b.ok(&["ps", "-q"]).lines().count(), 50);
+    let ids = b.all_ids();
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    b.ok(&args);
+    assert!(b.all_ids().is_empty());
+}

@@ -63,7 +63,7 @@ fn taken_name_names_the_holder() {
         "{err}"
     );
     assert!(err.contains(&id), "the error names the holder: {err}");
-    assert_eq!(b.all_ids(), [id.clone()]);
+    assert_eq!(b.all_ids(), std::slice::from_ref(&id));
     let (_, err) = b.code(1, &["rename", &id, "taken"]);
     assert!(err.contains("already in use"), "{err}");
     b.code(125, &["run", "--name", "bad/name", "busybox"]);

@@ -388,7 +388,7 @@ fn container_subcommands_prune_volumes_system_prune_info() {
     let out = b.ok(&["container", "prune", "-f"]);
     assert!(out.starts_with("Deleted Containers:"), "{out}");
     assert!(out.contains("Total reclaimed space:"), "{out}");
-    assert_eq!(b.all_ids(), [live.clone()]);
+    assert_eq!(b.all_ids(), std::slice::from_ref(&live));
 
     assert_eq!(
         b.ok(&["volume", "create", "--label", "a=b", "vol1"]),

@@ -3,6 +3,8 @@
 //! Each submodule has one job: `options` turns flags into Docker's Config/HostConfig, `names`
 //! makes random names, `status` and `ps` the listing, the others one verb family each.
 
+#[allow(dead_code)]
+mod logs;
 #[allow(dead_code)] // Used once the engine takes a name from the CLI.
 mod names;
 mod options;

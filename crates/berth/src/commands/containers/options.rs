@@ -7,6 +7,8 @@
 
 use crate::cli_containers::ContainerOptions;
 use crate::units;
+use berth_engine::spec;
+use berth_engine::types::{Config, HostConfig};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -799,39 +801,59 @@ fn security_opt(s: &str) -> Result<String> {
     Ok(format!("{k}={v}"))
 }
 
-/// `--restart no|always|unless-stopped|on-failure[:N]`.
-pub fn restart_policy(s: &str) -> Result<(String, i64)> {
-    let (name, count) = match s.split_once(':') {
-        Some((n, c)) => (n, Some(c)),
-        None => (s, None),
+/// `--restart` through the engine's parser.
+fn restart_policy(s: &str) -> Result<(String, i64)> {
+    let p = spec::parse_restart_policy(s).map_err(|e| OptionError::Invalid(e.to_string()))?;
+    let name = if p.name.is_empty() {
+        "no".to_string()
+    } else {
+        p.name
     };
-    match (name, count) {
-        ("" | "no", None) => Ok(("no".into(), 0)),
-        ("always" | "unless-stopped", None) => Ok((name.into(), 0)),
-        ("on-failure", None) => Ok((name.into(), 0)),
-        ("on-failure", Some(c)) => {
-            let n: i64 = c.parse().map_err(|_| {
-                bad(
-                    s,
-                    "--restart",
-                    format!("invalid restart policy format: maximum retry count must be an integer: strconv.Atoi: parsing \"{c}\": invalid syntax"),
-                )
-            })?;
-            if n < 0 {
-                return Err(OptionError::Invalid(
-                    "invalid restart policy: maximum retry count cannot be negative".into(),
-                ));
-            }
-            Ok((name.into(), n))
+    Ok((name, p.maximum_retry_count))
+}
+
+/// Reads the request into the engine's types, running the engine's parsers over what docker's
+/// CLI checks before sending (`-v`, `--mount`, `--tmpfs`, `--device`, `--ulimit`,
+/// `--stop-signal`), so a bad value is a flag error (125) and nothing is created.
+pub fn to_types(req: &CreateRequest, o: &ContainerOptions) -> Result<(Config, HostConfig)> {
+    let config: Config = serde_json::from_value(req.config.clone())
+        .map_err(|e| OptionError::Invalid(format!("internal: config: {e}")))?;
+    let mut host: HostConfig = serde_json::from_value(req.host_config.clone())
+        .map_err(|e| OptionError::Invalid(format!("internal: host config: {e}")))?;
+    for v in &o.volume {
+        if v.contains(':') {
+            spec::parse_bind(v).map_err(|e| OptionError::Invalid(e.to_string()))?;
         }
-        ("always" | "unless-stopped" | "no", Some(_)) => Err(OptionError::Invalid(
-            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-                .to_string(),
-        )),
-        _ => Err(OptionError::Invalid(format!(
-            "invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
-        ))),
     }
+    let mut mounts = Vec::new();
+    for m in &o.mount {
+        mounts.push(spec::parse_mount_flag(m).map_err(|e| bad(m, "--mount", e.to_string()))?);
+    }
+    host.mounts = Some(mounts);
+    for (path, opts) in host.tmpfs.iter().flatten() {
+        if !path.starts_with('/') {
+            return Err(bad(
+                path,
+                "--tmpfs",
+                format!("invalid mount path: '{path}' mount path must be absolute"),
+            ));
+        }
+        spec::parse_tmpfs(opts).map_err(|e| bad(opts, "--tmpfs", e.to_string()))?;
+    }
+    let mut devices = Vec::new();
+    for d in &o.device {
+        devices.push(spec::parse_device(d).map_err(|e| bad(d, "--device", e.to_string()))?);
+    }
+    host.devices = Some(devices);
+    let mut ulimits = Vec::new();
+    for u in &o.ulimit {
+        ulimits.push(spec::parse_ulimit(u).map_err(|e| bad(u, "--ulimit", e.to_string()))?);
+    }
+    host.ulimits = Some(ulimits);
+    if let Some(s) = &config.stop_signal {
+        spec::parse_signal(s).map_err(|e| OptionError::Invalid(e.to_string()))?;
+    }
+    Ok((config, host))
 }
 
 #[cfg(test)]
@@ -1016,6 +1038,45 @@ mod tests {
         assert_eq!(r.config["AttachStdout"], false);
         assert_eq!(r.config["OpenStdin"], true);
         assert_eq!(r.config["Cmd"], Value::Null);
+    }
+
+    #[test]
+    fn engine_types_and_parsers() {
+        let r = run(&[
+            "--mount",
+            "type=tmpfs,destination=/m",
+            "--device",
+            "/dev/null:/dev/n",
+            "--ulimit",
+            "nofile=10:20",
+            "-m",
+            "64m",
+            "--stop-signal",
+            "USR1",
+            "--restart",
+            "always",
+            "busybox",
+        ]);
+        let req = build(&r.opts, Mode::RunForeground).unwrap();
+        let (c, h) = to_types(&req, &r.opts).unwrap();
+        assert_eq!(c.image, "busybox");
+        assert_eq!(h.memory, 64 << 20);
+        assert_eq!(h.mounts.as_ref().unwrap()[0].kind, "tmpfs");
+        assert_eq!(h.devices.as_ref().unwrap()[0].path_in_container, "/dev/n");
+        assert_eq!(h.ulimits.as_ref().unwrap()[0].hard, 20);
+        assert_eq!(h.restart_policy.name, "always");
+        for bad in [
+            vec!["--mount", "type=nope,target=/x", "busybox"],
+            vec!["--device", "relative", "busybox"],
+            vec!["--ulimit", "bogus=1", "busybox"],
+            vec!["--stop-signal", "SIGNOPE", "busybox"],
+            vec!["-v", "a:b:c:d", "busybox"],
+            vec!["--tmpfs", "/t:bogus", "busybox"],
+        ] {
+            let r = run(&bad);
+            let req = build(&r.opts, Mode::Create).unwrap();
+            assert!(to_types(&req, &r.opts).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -36,11 +36,13 @@ pub fn run(cli: &Cli, verb: &ContainerVerbs) -> Result<i32> {
             } else {
                 options::Mode::RunForeground
             };
-            let _req = options::build(&a.opts, mode)?;
+            let req = options::build(&a.opts, mode)?;
+            let _types = options::to_types(&req, &a.opts)?;
             pending("run")
         }),
         V::Create(a) | V::Container(C::Create(a)) => usage_errors_exit_125("create", || {
-            let _req = options::build(&a.opts, options::Mode::Create)?;
+            let req = options::build(&a.opts, options::Mode::Create)?;
+            let _types = options::to_types(&req, &a.opts)?;
             pending("create")
         }),
         V::Start(_) | V::Container(C::Start(_)) => pending("start"),

@@ -49,6 +49,60 @@ pub fn cpu_percent(prev_ns: u64, now_ns: u64, wall_ns: u64) -> f64 {
     (now_ns - prev_ns) as f64 / wall_ns as f64 * 100.0
 }
 
+/// A sample from the engine's Engine-API `Stats` (docker's CLI arithmetic: memory without the
+/// inactive page cache, CPU from the `precpu` -> `cpu` deltas, I/O summed over devices).
+pub fn sample_from_stats(s: &berth_engine::types::Stats) -> StatsSample {
+    let cache = s
+        .memory_stats
+        .stats
+        .get("total_inactive_file")
+        .or_else(|| s.memory_stats.stats.get("inactive_file"))
+        .copied()
+        .unwrap_or(0);
+    let mem_usage = s.memory_stats.usage.saturating_sub(cache);
+    let cpu_delta = s
+        .cpu_stats
+        .cpu_usage
+        .total_usage
+        .saturating_sub(s.precpu_stats.cpu_usage.total_usage);
+    let sys_delta = s
+        .cpu_stats
+        .system_cpu_usage
+        .unwrap_or(0)
+        .saturating_sub(s.precpu_stats.system_cpu_usage.unwrap_or(0));
+    let cpus = s.cpu_stats.online_cpus.unwrap_or(1).max(1);
+    let cpu_percent = if sys_delta > 0 {
+        cpu_delta as f64 / sys_delta as f64 * f64::from(cpus) * 100.0
+    } else {
+        0.0
+    };
+    let (mut net_rx, mut net_tx) = (0, 0);
+    for n in s.networks.iter().flat_map(|m| m.values()) {
+        net_rx += n.rx_bytes;
+        net_tx += n.tx_bytes;
+    }
+    let (mut blk_read, mut blk_write) = (0, 0);
+    for e in s.blkio_stats.io_service_bytes_recursive.iter().flatten() {
+        match e.op.to_ascii_lowercase().as_str() {
+            "read" => blk_read += e.value,
+            "write" => blk_write += e.value,
+            _ => {}
+        }
+    }
+    StatsSample {
+        id: s.id.clone(),
+        name: s.name.trim_start_matches('/').to_string(),
+        cpu_percent,
+        mem_usage,
+        mem_limit: s.memory_stats.limit,
+        net_rx,
+        net_tx,
+        blk_read,
+        blk_write,
+        pids: s.pids_stats.current,
+    }
+}
+
 /// The `--format` fields of one stats row.
 pub fn stats_row(s: &StatsSample, no_trunc: bool) -> Value {
     let id = if no_trunc {
@@ -209,6 +263,45 @@ mod tests {
         .unwrap();
         assert_eq!(out, "x: 0.00%\n");
         assert_eq!(cpu_percent(0, 500, 1000), 50.0);
+    }
+
+    #[test]
+    fn sample_arithmetic() {
+        use berth_engine::types::*;
+        let mut st = Stats {
+            id: "abc".into(),
+            name: "/web".into(),
+            ..Default::default()
+        };
+        st.memory_stats.usage = 1000;
+        st.memory_stats.limit = 4000;
+        st.memory_stats
+            .stats
+            .insert("total_inactive_file".into(), 200);
+        st.cpu_stats.cpu_usage.total_usage = 300;
+        st.precpu_stats.cpu_usage.total_usage = 100;
+        st.cpu_stats.system_cpu_usage = Some(2000);
+        st.precpu_stats.system_cpu_usage = Some(1000);
+        st.cpu_stats.online_cpus = Some(2);
+        st.blkio_stats.io_service_bytes_recursive = Some(vec![
+            BlkioEntry {
+                op: "Read".into(),
+                value: 7,
+                ..Default::default()
+            },
+            BlkioEntry {
+                op: "write".into(),
+                value: 9,
+                ..Default::default()
+            },
+        ]);
+        st.pids_stats.current = 4;
+        let s = sample_from_stats(&st);
+        assert_eq!(s.name, "web");
+        assert_eq!(s.mem_usage, 800);
+        assert_eq!(s.mem_percent(), 20.0);
+        assert_eq!(s.cpu_percent, 40.0);
+        assert_eq!((s.blk_read, s.blk_write, s.pids), (7, 9, 4));
     }
 
     #[test]

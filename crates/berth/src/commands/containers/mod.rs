@@ -18,6 +18,7 @@ mod show;
 mod status;
 #[allow(dead_code)]
 mod terminal;
+mod volume;
 
 use crate::cli::{Cli, InspectArgs};
 use crate::cli_containers::{ContainerCommand, ContainerVerbs, InfoArgs, SystemPruneArgs};
@@ -67,7 +68,7 @@ pub fn run(cli: &Cli, verb: &ContainerVerbs) -> Result<i32> {
         V::Commit(_) | V::Container(C::Commit(_)) => pending("commit"),
         V::Export(_) | V::Container(C::Export(_)) => pending("export"),
         V::Container(C::Prune(_)) => pending("container prune"),
-        V::Volume(_) => pending("volume"),
+        V::Volume(c) => volume::run(cli, c, &|| volume_users(cli)),
         V::Info(a) => info(cli, a),
     }
 }
@@ -93,6 +94,11 @@ pub fn system_prune(_cli: &Cli, _a: &SystemPruneArgs) -> Result<i32> {
 /// `berth info` / `berth system info`.
 pub fn info(_cli: &Cli, _a: &InfoArgs) -> Result<i32> {
     pending("info")
+}
+
+/// Which containers use each volume. No container exists before the engine's create lands.
+fn volume_users(_cli: &Cli) -> Result<volume::Users> {
+    Ok(volume::Users::new())
 }
 
 fn pending(verb: &str) -> Result<i32> {

@@ -128,6 +128,28 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Spawns `cmd` with an empty signal mask and default signal dispositions in the child, whatever
+/// the caller blocked (an init blocks every signal to read them from a signalfd; its child must
+/// not inherit that).
+pub fn spawn_with_clean_signals(
+    cmd: &mut std::process::Command,
+) -> std::io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls sigprocmask, which
+    // is async-signal-safe; it allocates nothing and touches no lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&nix::sys::signal::SigSet::empty()),
+                None,
+            )
+            .map_err(std::io::Error::from)
+        })
+    };
+    cmd.spawn()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -472,3 +472,53 @@ impl Berth {
         ])
     }
 }
+
+#[test]
+fn volume_verbs_alone() {
+    let b = Berth::empty();
+    assert_eq!(
+        b.ok(&["volume", "create", "--label", "team=a", "-o", "k=v", "named"]),
+        "named\n"
+    );
+    assert_eq!(
+        b.ok(&["volume", "create", "named"]),
+        "named\n",
+        "create is idempotent"
+    );
+    let anon = b.ok(&["volume", "create"]).trim().to_string();
+    assert_eq!(anon.len(), 64);
+    let ls = b.ok(&["volume", "ls"]);
+    assert_eq!(ls.lines().next(), Some("DRIVER    VOLUME NAME"));
+    assert_eq!(ls.lines().count(), 3, "{ls}");
+    assert_eq!(
+        b.ok(&["volume", "ls", "-q", "-f", "label=team=a"]),
+        "named\n"
+    );
+    assert_eq!(
+        b.ok(&[
+            "volume",
+            "ls",
+            "--format",
+            "{{.Name}}:{{.Driver}}",
+            "-f",
+            "name=nam"
+        ]),
+        "named:local\n"
+    );
+    let v: Value = serde_json::from_str(&b.ok(&["volume", "inspect", "named"])).unwrap();
+    assert_eq!(v[0]["Options"]["k"], "v");
+    assert_eq!(
+        b.ok(&["volume", "inspect", "-f", "{{.Labels.team}}", "named"]),
+        "a\n"
+    );
+    let (_, err) = b.code(1, &["volume", "inspect", "ghost"]);
+    assert!(err.contains("No such volume: ghost"), "{err}");
+    let (_, err) = b.code(1, &["volume", "create", "-d", "nfs", "x1"]);
+    assert!(err.contains("nfs"), "{err}");
+    let out = b.ok(&["volume", "prune", "-f"]);
+    assert!(out.contains(&anon) && !out.contains("named"), "{out}");
+    let out = b.ok(&["volume", "prune", "-af"]);
+    assert!(out.contains("named"), "{out}");
+    b.code(1, &["volume", "rm", "named"]);
+    b.ok(&["volume", "rm", "-f", "named"]);
+}

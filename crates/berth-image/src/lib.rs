@@ -5,6 +5,7 @@
 
 pub mod bootstrap;
 mod check;
+mod commit;
 pub mod error;
 pub mod history;
 mod import;
@@ -17,6 +18,7 @@ mod store;
 mod unpack;
 mod views;
 pub use check::{CheckReport, DiskUsage, ImageUsage, Problem};
+pub use commit::CommitOptions;
 pub use error::{ImageError, Result};
 pub use import::{apply_change, ImportOptions};
 pub use load::LoadedImage;

@@ -1,1 +1,806 @@
-//! (being written)
+//! Talking to a container's shim: starting it ([`spawn`]) and the control/attach client
+//! ([`Control`]).
+//!
+//! # Spawn handshake
+//! [`spawn`] makes a socketpair, and fork+execs `$BERTH_BIN` (else the current executable) as
+//! `berth shim --root R --runroot RR --ctl-fd N <id>` with stdio on /dev/null and N our
+//! socketpair's other end. The shim forks once more (so it is nobody's child: no zombie in a
+//! long-lived caller), calls `setsid`, closes every other inherited fd and reads one
+//! `config <json>` line ([`ShimConfig`]), then optionally an `attach` message (the foreground fast
+//! path below), creates and starts the container, and answers one line: `started <pid> <shim-pid>`
+//! or `error <exit-code> <text>`, where the exit code is docker's: 127 for a command not found,
+//! 126 for one that cannot be invoked, 125 for anything else. `spawn` returns after that line.
+//!
+//! # Attach
+//! The caller's own stdin/stdout/stderr fds travel to the shim with SCM_RIGHTS in an
+//! `attach <flags> <rows> <cols> <detach-keys-hex>` message; the shim then writes the container's
+//! output straight to them and reads stdin from them, recognising the detach keys (ctrl-p ctrl-q
+//! by default). The socket then carries control lines: `resize <rows> <cols>` (client to shim),
+//! `attached`, `detached` and `exit <code>` (shim to client).
+//! - `attach` / `start -a` of a running container: [`Control::connect`] to
+//!   `<runroot>/containers/<id>/shim.sock`, then [`Control::attach`].
+//! - Foreground `run` (fast path): [`SpawnOptions::attach`] hands the fds to the shim in the spawn
+//!   handshake itself, before the container starts, so no early output is missed; the spawn
+//!   socketpair stays open as the [`Control`] returned in [`Spawned::control`].
+//!
+//! Every message is one text line (the fds ride on the `attach` line's bytes).
+
+use crate::types::{HealthConfig, RestartPolicy};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType, UnixAddr,
+};
+use serde::{Deserialize, Serialize};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// Errors of the shim protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    /// Making the control socketpair.
+    #[error("creating the shim's control socket: {0}")]
+    Socketpair(nix::errno::Errno),
+    /// Finding the berth binary to run as the shim.
+    #[error("finding the berth executable (set $BERTH_BIN): {0}")]
+    Exe(std::io::Error),
+    /// fork+exec of the shim.
+    #[error("starting the shim {}: {source}", exe.display())]
+    Exec {
+        exe: PathBuf,
+        source: std::io::Error,
+    },
+    /// The shim exited before it said whether the container started.
+    #[error("the shim of container {id} exited before starting it{}", status_text(.status))]
+    ShimDied { id: String, status: Option<i32> },
+    /// The container did not start; `code` is docker's exit code (125/126/127).
+    #[error("{message}")]
+    Start { code: i32, message: String },
+    /// Connecting to a shim's socket.
+    #[error("connecting to the shim at {}: {source}", path.display())]
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Sending a message.
+    #[error("sending {what} to the shim: {source}")]
+    Send {
+        what: &'static str,
+        source: nix::errno::Errno,
+    },
+    /// Receiving a message.
+    #[error("reading from the shim: {0}")]
+    Recv(nix::errno::Errno),
+    /// A line that is not part of the protocol.
+    #[error("unexpected message from the shim: {0:?}")]
+    Protocol(String),
+    /// Encoding the shim's configuration.
+    #[error("encoding the shim configuration: {0}")]
+    Encode(serde_json::Error),
+}
+
+fn status_text(s: &Option<i32>) -> String {
+    match s {
+        Some(c) => format!(" (status {c})"),
+        None => String::new(),
+    }
+}
+
+impl berth_oci::Classify for ShimError {
+    fn class(&self) -> berth_oci::ErrorClass {
+        use berth_oci::ErrorClass;
+        match self {
+            ShimError::Start { code: 127, .. } => ErrorClass::NotFound,
+            ShimError::Start { code: 126, .. } => ErrorClass::PermissionDenied,
+            ShimError::Start { .. } => ErrorClass::FailedPrecondition,
+            ShimError::Connect { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                ErrorClass::Conflict
+            }
+            _ => ErrorClass::Internal,
+        }
+    }
+}
+
+/// What the shim needs besides the bundle on disk (sent in the spawn handshake).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShimConfig {
+    /// `Config.Tty`: the container gets a pty.
+    pub tty: bool,
+    /// `Config.OpenStdin` (`-i`): the container's stdin is a pipe fed by attached clients.
+    pub open_stdin: bool,
+    /// `Config.StdinOnce`: close the container's stdin when the first attached client's ends.
+    pub stdin_once: bool,
+    /// `HostConfig.RestartPolicy`.
+    pub restart: RestartPolicy,
+    /// `HostConfig.AutoRemove` (`--rm`).
+    pub auto_remove: bool,
+    /// `Config.Healthcheck` as merged with the image's (None or `["NONE"]`: no checks).
+    pub healthcheck: Option<HealthConfig>,
+    /// `HostConfig.LogConfig.Config` (json-file options: max-size, max-file).
+    pub log_opts: std::collections::BTreeMap<String, String>,
+    /// The json-file log; default `<root>/containers/<id>/<id>-json.log`.
+    pub log_path: Option<PathBuf>,
+    /// The OCI bundle (holding config.json); default `<root>/containers/<id>`.
+    pub bundle: Option<PathBuf>,
+    /// The restart count to continue from (a restarted container keeps counting).
+    pub restart_count: i64,
+}
+
+/// The paths a shim uses, from root, runroot and id (the layout of the issue 4 contract).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShimPaths {
+    /// `<root>/containers/<id>`: state.json, logs, config.json.
+    pub container_dir: PathBuf,
+    /// `<runroot>/containers/<id>`: rootfs mountpoint, shim.sock, shim.pid.
+    pub run_dir: PathBuf,
+    /// `<runroot>/runtime`: berth-runtime's state root.
+    pub runtime_root: PathBuf,
+    /// `<runroot>/locks/<id>.lock`.
+    pub lock: PathBuf,
+}
+
+impl ShimPaths {
+    /// The layout for container `id`.
+    pub fn new(root: &Path, runroot: &Path, id: &str) -> ShimPaths {
+        ShimPaths {
+            container_dir: root.join("containers").join(id),
+            run_dir: runroot.join("containers").join(id),
+            runtime_root: runroot.join("runtime"),
+            lock: runroot.join("locks").join(format!("{id}.lock")),
+        }
+    }
+
+    /// The control/attach socket.
+    pub fn socket(&self) -> PathBuf {
+        self.run_dir.join("shim.sock")
+    }
+
+    /// The file holding the shim's pid.
+    pub fn pid_file(&self) -> PathBuf {
+        self.run_dir.join("shim.pid")
+    }
+}
+
+/// The stdio a client attaches (its own fds, borrowed for the send).
+#[derive(Debug, Clone, Copy)]
+pub struct AttachRequest<'a> {
+    /// The client's stdin, when the container's stdin should be fed (`-i`).
+    pub stdin: Option<BorrowedFd<'a>>,
+    /// Where the container's stdout (or pty output) goes.
+    pub stdout: BorrowedFd<'a>,
+    /// Where the container's stderr goes (unused with a tty).
+    pub stderr: BorrowedFd<'a>,
+    /// The client terminal's (rows, cols), for `-t`.
+    pub tty_size: Option<(u16, u16)>,
+    /// The detach sequence (`--detach-keys`); empty = ctrl-p ctrl-q.
+    pub detach_keys: &'a [u8],
+}
+
+/// The default detach sequence, ctrl-p ctrl-q.
+pub const DEFAULT_DETACH_KEYS: &[u8] = &[16, 17];
+
+/// How to start a shim.
+#[derive(Debug, Clone)]
+pub struct SpawnOptions<'a> {
+    /// The container id.
+    pub id: String,
+    /// The state root (`--root`).
+    pub root: PathBuf,
+    /// The run root (`--runroot`).
+    pub runroot: PathBuf,
+    /// The berth binary; default `$BERTH_BIN`, else the current executable.
+    pub berth_bin: Option<PathBuf>,
+    /// The container's settings for the shim.
+    pub config: ShimConfig,
+    /// Foreground fast path: attach these fds before the container starts.
+    pub attach: Option<AttachRequest<'a>>,
+}
+
+/// A started shim.
+#[derive(Debug)]
+pub struct Spawned {
+    /// The container's init pid.
+    pub pid: i32,
+    /// The shim's pid.
+    pub shim_pid: i32,
+    /// With [`SpawnOptions::attach`]: the open control channel.
+    pub control: Option<Control>,
+}
+
+/// A message from a client to the shim.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientMsg {
+    /// The shim's settings (spawn handshake only).
+    Config(Box<ShimConfig>),
+    /// Attach the fds sent along: stdin included when `stdin`.
+    Attach {
+        stdin: bool,
+        tty_size: Option<(u16, u16)>,
+        detach_keys: Vec<u8>,
+    },
+    /// The client's terminal changed size.
+    Resize { rows: u16, cols: u16 },
+}
+
+/// A message from the shim to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShimMsg {
+    /// The container runs: its init pid and the shim's.
+    Started { pid: i32, shim_pid: i32 },
+    /// The container could not start.
+    Error { code: i32, message: String },
+    /// The attach took effect.
+    Attached,
+    /// The client's detach keys were seen: the shim let go of its fds.
+    Detached,
+    /// The container exited with this code.
+    Exit(i32),
+}
+
+fn hex(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "-".into();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s == "-" {
+        return Some(Vec::new());
+    }
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl ClientMsg {
+    /// The line (with its newline).
+    pub fn encode(&self) -> Result<String, ShimError> {
+        Ok(match self {
+            ClientMsg::Config(c) => {
+                format!(
+                    "config {}\n",
+                    serde_json::to_string(c).map_err(ShimError::Encode)?
+                )
+            }
+            ClientMsg::Attach {
+                stdin,
+                tty_size,
+                detach_keys,
+            } => {
+                let (r, c) = tty_size.unwrap_or((0, 0));
+                format!("attach {} {r} {c} {}\n", u8::from(*stdin), hex(detach_keys))
+            }
+            ClientMsg::Resize { rows, cols } => format!("resize {rows} {cols}\n"),
+        })
+    }
+
+    /// Parses a line (without its newline).
+    pub fn parse(line: &str) -> Option<ClientMsg> {
+        let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match verb {
+            "config" => serde_json::from_str(rest)
+                .ok()
+                .map(|c| ClientMsg::Config(Box::new(c))),
+            "attach" => {
+                let f: Vec<&str> = rest.split(' ').collect();
+                let [stdin, r, c, keys] = f.as_slice() else {
+                    return None;
+                };
+                let (r, c): (u16, u16) = (r.parse().ok()?, c.parse().ok()?);
+                Some(ClientMsg::Attach {
+                    stdin: *stdin == "1",
+                    tty_size: (r != 0 || c != 0).then_some((r, c)),
+                    detach_keys: unhex(keys)?,
+                })
+            }
+            "resize" => {
+                let (r, c) = rest.split_once(' ')?;
+                Some(ClientMsg::Resize {
+                    rows: r.parse().ok()?,
+                    cols: c.parse().ok()?,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl ShimMsg {
+    /// The line (with its newline); an error's text is kept on one line.
+    pub fn encode(&self) -> String {
+        match self {
+            ShimMsg::Started { pid, shim_pid } => format!("started {pid} {shim_pid}\n"),
+            ShimMsg::Error { code, message } => {
+                format!("error {code} {}\n", message.replace('\n', " "))
+            }
+            ShimMsg::Attached => "attached\n".into(),
+            ShimMsg::Detached => "detached\n".into(),
+            ShimMsg::Exit(code) => format!("exit {code}\n"),
+        }
+    }
+
+    /// Parses a line (without its newline).
+    pub fn parse(line: &str) -> Option<ShimMsg> {
+        let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match verb {
+            "started" => {
+                let (p, s) = rest.split_once(' ')?;
+                Some(ShimMsg::Started {
+                    pid: p.parse().ok()?,
+                    shim_pid: s.parse().ok()?,
+                })
+            }
+            "error" => {
+                let (c, m) = rest.split_once(' ').unwrap_or((rest, ""));
+                Some(ShimMsg::Error {
+                    code: c.parse().ok()?,
+                    message: m.to_string(),
+                })
+            }
+            "attached" => Some(ShimMsg::Attached),
+            "detached" => Some(ShimMsg::Detached),
+            "exit" => Some(ShimMsg::Exit(rest.parse().ok()?)),
+            _ => None,
+        }
+    }
+}
+
+/// Docker's exit code for a container that failed to start with `message`.
+pub fn start_error_code(message: &str) -> i32 {
+    if message.contains("executable file not found") || message.contains("no such file") {
+        127
+    } else if message.contains("permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
+/// Sends one line with `fds` attached.
+pub fn send_line(sock: BorrowedFd<'_>, line: &str, fds: &[RawFd]) -> Result<(), nix::errno::Errno> {
+    let mut data = line.as_bytes();
+    let mut first = true;
+    while !data.is_empty() {
+        let iov = [IoSlice::new(data)];
+        let cmsg = [ControlMessage::ScmRights(fds)];
+        let cmsgs: &[ControlMessage] = if first && !fds.is_empty() { &cmsg } else { &[] };
+        match sendmsg::<UnixAddr>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(n) => {
+                data = &data[n..];
+                first = false;
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads lines (and the fds riding on them) from a stream socket, a small buffer at a time.
+#[derive(Debug, Default)]
+pub struct LineReader {
+    buf: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    eof: bool,
+}
+
+/// The longest line accepted (a config line is a few KiB).
+pub const MAX_LINE: usize = 1 << 20;
+
+impl LineReader {
+    /// One `recvmsg` (blocking or not, as the socket is): appends data and fds. Returns false at
+    /// end of stream.
+    pub fn fill(&mut self, sock: BorrowedFd<'_>) -> Result<bool, nix::errno::Errno> {
+        if self.eof {
+            return Ok(false);
+        }
+        let mut chunk = [0u8; 1024];
+        let mut space = nix::cmsg_space!([RawFd; 4]);
+        let (n, fds) = loop {
+            let mut iov = [IoSliceMut::new(&mut chunk)];
+            match recvmsg::<UnixAddr>(
+                sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(msg) => {
+                    let mut fds = Vec::new();
+                    for c in msg.cmsgs()? {
+                        if let ControlMessageOwned::ScmRights(raw) = c {
+                            fds.extend(raw);
+                        }
+                    }
+                    break (msg.bytes, fds);
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        // The kernel has just installed these fds for us: each gets one owner here.
+        self.fds.extend(fds.into_iter().map(berth_sys::fd::owned));
+        if n == 0 {
+            self.eof = true;
+            return Ok(false);
+        }
+        if self.buf.len() + n > MAX_LINE {
+            return Err(nix::errno::Errno::EMSGSIZE);
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(true)
+    }
+
+    /// The next complete line, if one is buffered.
+    pub fn next_line(&mut self) -> Option<String> {
+        let i = self.buf.iter().position(|&b| b == b'\n')?;
+        let line: Vec<u8> = self.buf.drain(..=i).collect();
+        if self.buf.is_empty() && self.buf.capacity() > 4096 {
+            self.buf = Vec::new();
+        }
+        Some(String::from_utf8_lossy(&line[..i]).into_owned())
+    }
+
+    /// Takes the fds received so far.
+    pub fn take_fds(&mut self) -> Vec<OwnedFd> {
+        std::mem::take(&mut self.fds)
+    }
+
+    /// Whether the peer closed the stream.
+    pub fn at_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Blocks until a whole line is there (None at end of stream).
+    pub fn read_line(&mut self, sock: BorrowedFd<'_>) -> Result<Option<String>, nix::errno::Errno> {
+        loop {
+            if let Some(l) = self.next_line() {
+                return Ok(Some(l));
+            }
+            if !self.fill(sock)? {
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// The control/attach channel to one shim.
+#[derive(Debug)]
+pub struct Control {
+    sock: OwnedFd,
+    reader: LineReader,
+}
+
+/// What the shim said on an attached channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The attach took effect.
+    Attached,
+    /// Detached by the detach keys.
+    Detached,
+    /// The container exited with this code.
+    Exit(i32),
+    /// The shim closed the channel (it exited, or was killed).
+    Closed,
+}
+
+impl Control {
+    /// Connects to the shim of container `id`.
+    pub fn connect(paths: &ShimPaths) -> Result<Control, ShimError> {
+        let path = paths.socket();
+        let s = UnixStream::connect(&path).map_err(|source| ShimError::Connect {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Control {
+            sock: OwnedFd::from(s),
+            reader: LineReader::default(),
+        })
+    }
+
+    fn from_fd(sock: OwnedFd, reader: LineReader) -> Control {
+        Control { sock, reader }
+    }
+
+    /// Sends our fds to the shim, which starts copying to/from them at once.
+    pub fn attach(&mut self, req: &AttachRequest<'_>) -> Result<(), ShimError> {
+        send_attach(self.sock.as_fd(), req)
+    }
+
+    /// Passes a new terminal size on.
+    pub fn resize(&mut self, rows: u16, cols: u16) -> Result<(), ShimError> {
+        let line = ClientMsg::Resize { rows, cols }.encode()?;
+        send_line(self.sock.as_fd(), &line, &[]).map_err(|source| ShimError::Send {
+            what: "a resize",
+            source,
+        })
+    }
+
+    /// The socket, to poll together with other fds; call [`Control::next_event`] when readable.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+
+    /// Blocks until the shim says something.
+    pub fn next_event(&mut self) -> Result<Event, ShimError> {
+        let Some(l) = self
+            .reader
+            .read_line(self.sock.as_fd())
+            .map_err(ShimError::Recv)?
+        else {
+            return Ok(Event::Closed);
+        };
+        match ShimMsg::parse(&l) {
+            Some(ShimMsg::Attached) => Ok(Event::Attached),
+            Some(ShimMsg::Detached) => Ok(Event::Detached),
+            Some(ShimMsg::Exit(c)) => Ok(Event::Exit(c)),
+            _ => Err(ShimError::Protocol(l)),
+        }
+    }
+}
+
+fn send_attach(sock: BorrowedFd<'_>, req: &AttachRequest<'_>) -> Result<(), ShimError> {
+    let keys = if req.detach_keys.is_empty() {
+        DEFAULT_DETACH_KEYS
+    } else {
+        req.detach_keys
+    };
+    let line = ClientMsg::Attach {
+        stdin: req.stdin.is_some(),
+        tty_size: req.tty_size,
+        detach_keys: keys.to_vec(),
+    }
+    .encode()?;
+    let mut fds = Vec::with_capacity(3);
+    if let Some(i) = req.stdin {
+        fds.push(i.as_raw_fd());
+    }
+    fds.push(req.stdout.as_raw_fd());
+    fds.push(req.stderr.as_raw_fd());
+    send_line(sock, &line, &fds).map_err(|source| ShimError::Send {
+        what: "the attach request",
+        source,
+    })
+}
+
+/// The berth binary to run as the shim.
+pub fn berth_bin(given: Option<&Path>) -> Result<PathBuf, ShimError> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("BERTH_BIN").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    std::env::current_exe().map_err(ShimError::Exe)
+}
+
+/// Starts the shim of a container whose bundle (config.json) and rootfs are ready, and waits
+/// until it reports the container started (or why not).
+pub fn spawn(o: &SpawnOptions<'_>) -> Result<Spawned, ShimError> {
+    let exe = berth_bin(o.berth_bin.as_deref())?;
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(ShimError::Socketpair)?;
+    // dup() gives a copy without close-on-exec: the one fd the shim inherits besides stdio.
+    let inherited = theirs.try_clone_to_owned_without_cloexec()?;
+    drop(theirs);
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.arg("shim")
+        .arg("--root")
+        .arg(&o.root)
+        .arg("--runroot")
+        .arg(&o.runroot)
+        .arg("--ctl-fd")
+        .arg(inherited.as_raw_fd().to_string())
+        .arg(&o.id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let spawned = cmd.spawn();
+    drop(inherited);
+    let mut child = spawned.map_err(|source| ShimError::Exec {
+        exe: exe.clone(),
+        source,
+    })?;
+    let died = |status: Option<i32>| ShimError::ShimDied {
+        id: o.id.clone(),
+        status,
+    };
+    let config = ClientMsg::Config(Box::new(o.config.clone())).encode()?;
+    let sent = send_line(ours.as_fd(), &config, &[])
+        .map_err(|source| ShimError::Send {
+            what: "the configuration",
+            source,
+        })
+        .and_then(|()| match &o.attach {
+            Some(a) => send_attach(ours.as_fd(), a),
+            None => Ok(()),
+        });
+    // The first shim process exits as soon as it has forked the real one.
+    let status = child.wait().ok().and_then(|s| s.code());
+    if sent.is_err() && status != Some(0) {
+        return Err(died(status));
+    }
+    sent?;
+    let mut reader = LineReader::default();
+    loop {
+        let line = reader
+            .read_line(ours.as_fd())
+            .map_err(ShimError::Recv)?
+            .ok_or_else(|| died(status.filter(|c| *c != 0)))?;
+        match ShimMsg::parse(&line) {
+            Some(ShimMsg::Started { pid, shim_pid }) => {
+                let control = o.attach.is_some().then(|| Control::from_fd(ours, reader));
+                return Ok(Spawned {
+                    pid,
+                    shim_pid,
+                    control,
+                });
+            }
+            Some(ShimMsg::Error { code, message }) => {
+                return Err(ShimError::Start { code, message })
+            }
+            // An attach acknowledgement before the start report.
+            Some(ShimMsg::Attached) => continue,
+            _ => return Err(ShimError::Protocol(line)),
+        }
+    }
+}
+
+/// `dup` without close-on-exec, as an owned fd.
+trait DupInheritable {
+    fn try_clone_to_owned_without_cloexec(&self) -> Result<OwnedFd, ShimError>;
+}
+
+impl DupInheritable for OwnedFd {
+    fn try_clone_to_owned_without_cloexec(&self) -> Result<OwnedFd, ShimError> {
+        nix::unistd::dup(self.as_raw_fd())
+            .map(berth_sys::fd::owned)
+            .map_err(ShimError::Socketpair)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_round_trip() {
+        let msgs = [
+            ClientMsg::Config(Box::new(ShimConfig {
+                tty: true,
+                open_stdin: true,
+                restart: RestartPolicy {
+                    name: "on-failure".into(),
+                    maximum_retry_count: 3,
+                },
+                ..Default::default()
+            })),
+            ClientMsg::Attach {
+                stdin: true,
+                tty_size: Some((24, 80)),
+                detach_keys: vec![16, 17],
+            },
+            ClientMsg::Attach {
+                stdin: false,
+                tty_size: None,
+                detach_keys: vec![],
+            },
+            ClientMsg::Resize { rows: 1, cols: 2 },
+        ];
+        for m in msgs {
+            let line = m.encode().unwrap();
+            assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+            assert_eq!(ClientMsg::parse(line.trim_end_matches('\n')), Some(m));
+        }
+        assert_eq!(ClientMsg::parse("bogus"), None);
+        assert_eq!(ClientMsg::parse("attach 1 x 2 -"), None);
+    }
+
+    #[test]
+    fn shim_messages_round_trip() {
+        for m in [
+            ShimMsg::Started {
+                pid: 12,
+                shim_pid: 11,
+            },
+            ShimMsg::Error {
+                code: 127,
+                message: "exec: \"x\": executable file not found in $PATH".into(),
+            },
+            ShimMsg::Attached,
+            ShimMsg::Detached,
+            ShimMsg::Exit(137),
+        ] {
+            let line = m.encode();
+            assert_eq!(ShimMsg::parse(line.trim_end_matches('\n')), Some(m));
+        }
+        let m = ShimMsg::Error {
+            code: 125,
+            message: "a\nb".into(),
+        };
+        assert_eq!(m.encode(), "error 125 a b\n");
+    }
+
+    #[test]
+    fn start_error_codes() {
+        assert_eq!(
+            start_error_code(
+                "container init failed: exec: \"nosuchcmd\": executable file not found in $PATH"
+            ),
+            127
+        );
+        assert_eq!(start_error_code("exec: \"/etc\": permission denied"), 126);
+        assert_eq!(start_error_code("cgroup: EBUSY"), 125);
+    }
+
+    #[test]
+    fn fds_travel_with_the_attach_line() {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        send_attach(
+            a.as_fd(),
+            &AttachRequest {
+                stdin: Some(r.as_fd()),
+                stdout: w.as_fd(),
+                stderr: w.as_fd(),
+                tty_size: Some((5, 6)),
+                detach_keys: &[],
+            },
+        )
+        .unwrap();
+        send_line(a.as_fd(), "resize 7 8\n", &[]).unwrap();
+        let mut rd = LineReader::default();
+        let l = rd.read_line(b.as_fd()).unwrap().unwrap();
+        assert_eq!(
+            ClientMsg::parse(&l),
+            Some(ClientMsg::Attach {
+                stdin: true,
+                tty_size: Some((5, 6)),
+                detach_keys: vec![16, 17]
+            })
+        );
+        let fds = rd.take_fds();
+        assert_eq!(fds.len(), 3);
+        // The received stdout is our pipe's write end.
+        nix::unistd::write(&fds[1], b"hi").unwrap();
+        let mut buf = [0u8; 2];
+        nix::unistd::read(r.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(&buf, b"hi");
+        assert_eq!(
+            ClientMsg::parse(&rd.read_line(b.as_fd()).unwrap().unwrap()),
+            Some(ClientMsg::Resize { rows: 7, cols: 8 })
+        );
+        drop(a);
+        assert_eq!(rd.read_line(b.as_fd()).unwrap(), None);
+    }
+
+    #[test]
+    fn paths() {
+        let p = ShimPaths::new(Path::new("/r"), Path::new("/rr"), "abc");
+        assert_eq!(p.socket(), Path::new("/rr/containers/abc/shim.sock"));
+        assert_eq!(p.lock, Path::new("/rr/locks/abc.lock"));
+        assert_eq!(p.container_dir, Path::new("/r/containers/abc"));
+    }
+}

@@ -11,6 +11,15 @@ use std::time::{Duration, Instant};
 /// How long a statement waits for another connection's lock before failing with "busy".
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How durable a connection's commits are (SQLite's `synchronous` in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is fsynced before it returns (`synchronous=FULL`): images, layers, leases.
+    Full,
+    /// Commits reach the disk at the next checkpoint (`synchronous=NORMAL`): container rows only.
+    Normal,
+}
+
 /// The connection and the path it was opened from, shared by a [`Meta`] and its leases.
 pub(crate) struct Shared {
     conn: Mutex<Connection>,
@@ -42,6 +51,15 @@ impl Meta {
     ///
     /// Fails with [`MetaError::NewerSchema`] when the file was written by a newer Berth.
     pub fn open(path: &Path) -> Result<Meta> {
+        Meta::open_with(path, Durability::Full)
+    }
+
+    /// Opens the database like [`Meta::open`], with commits made durable as `durability` says.
+    ///
+    /// [`Durability::Normal`] is for container bookkeeping only (create/remove rows on the
+    /// `run --rm` path): in WAL mode a power cut may lose the last such commits, never corrupt
+    /// the file. Image data must go through a [`Durability::Full`] connection (see `configure`).
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Meta> {
         let open_err = |source| MetaError::Open {
             path: path.into(),
             source,
@@ -54,7 +72,7 @@ impl Meta {
                 | OpenFlags::SQLITE_OPEN_URI,
         )
         .map_err(open_err)?;
-        configure(&conn, path)?;
+        configure(&conn, path, durability)?;
         migrate(&mut conn, path)?;
         Ok(Meta {
             shared: Arc::new(Shared {
@@ -150,7 +168,7 @@ impl Meta {
 /// that "comes back" after a power cut would point at deleted files (the very "layer does not
 /// exist" failure Berth must never have). FULL makes every commit durable (one fsync of the WAL
 /// per commit, small next to the fsyncs of the blobs themselves).
-fn configure(conn: &Connection, path: &Path) -> Result<()> {
+fn configure(conn: &Connection, path: &Path, durability: Durability) -> Result<()> {
     let pragma_err = |pragma: &'static str| {
         move |source| MetaError::Pragma {
             path: path.into(),
@@ -161,8 +179,14 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(pragma_err("busy_timeout"))?;
     set_wal(conn, path)?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(pragma_err("synchronous=FULL"))?;
+    match durability {
+        Durability::Full => conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(pragma_err("synchronous=FULL"))?,
+        Durability::Normal => conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(pragma_err("synchronous=NORMAL"))?,
+    }
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(pragma_err("foreign_keys=ON"))?;
     Ok(())

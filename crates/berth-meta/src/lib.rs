@@ -26,7 +26,8 @@ mod concurrency_tests;
 #[cfg(test)]
 mod tests;
 
-pub use db::Meta;
+pub use containers::{ContainerLookup, ContainerRow};
+pub use db::{Durability, Meta};
 pub use error::{MetaError, Result};
 pub use lease::{Lease, LeaseInfo};
 pub use process::Owner;

@@ -106,6 +106,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         created INTEGER NOT NULL            -- unix seconds
     );
     "#,
+    // 3: containers proper (issue 4): creation time, the image name as given, and the engine's
+    // container record (JSON). Rows without `config` are other users' references (an
+    // `image mount` view), not containers.
+    r#"
+    ALTER TABLE containers ADD COLUMN created INTEGER;   -- unix nanoseconds
+    ALTER TABLE containers ADD COLUMN image TEXT;        -- the image name the user gave
+    ALTER TABLE containers ADD COLUMN config TEXT;       -- JSON of berth_engine's ContainerRecord
+    "#,
 ];
 
 /// The schema version this build knows.

@@ -434,3 +434,63 @@ fn lease_of_a_dead_process_is_stale() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, mine.id());
 }
+
+#[test]
+fn container_rows_and_lookup() {
+    use crate::{ContainerLookup, ContainerRow};
+    let dir = tempfile::tempdir().unwrap();
+    let meta = open(dir.path());
+    let row = |id: &str, name: &str, created: i64| ContainerRow {
+        id: id.into(),
+        name: name.into(),
+        image_id: d("config-app"),
+        snapshot_key: Some(format!("{id}-rw")),
+        created,
+        image: "busybox".into(),
+        config: "{}".into(),
+    };
+    let a = row("abc123", "web", 1);
+    let b = row("abd456", "db", 2);
+    meta.insert_container(&a).unwrap();
+    meta.insert_container(&b).unwrap();
+    // A reference that is not a container (an `image mount` view) is not listed.
+    meta.put_container_ref(&ContainerRef {
+        id: "mount-x".into(),
+        name: "mount-x".into(),
+        image_id: d("config-app"),
+        snapshot_key: None,
+    })
+    .unwrap();
+    assert_eq!(meta.container_rows().unwrap(), vec![b.clone(), a.clone()]);
+    assert_eq!(meta.container_row("abc123").unwrap(), Some(a.clone()));
+    assert_eq!(meta.container_row("mount-x").unwrap(), None);
+    let found = |r: &str| meta.lookup_container(r).unwrap();
+    assert_eq!(found("abc123"), ContainerLookup::Found(a.clone()));
+    assert_eq!(found("web"), ContainerLookup::Found(a.clone()));
+    assert_eq!(found("/db"), ContainerLookup::Found(b.clone()));
+    assert_eq!(found("abd"), ContainerLookup::Found(b.clone()));
+    assert_eq!(found("ab"), ContainerLookup::Ambiguous(2));
+    assert_eq!(found("zz"), ContainerLookup::NotFound);
+    assert_eq!(found("mount-x"), ContainerLookup::NotFound);
+    assert_eq!(found(""), ContainerLookup::NotFound);
+    // A name that looks like another's ID prefix: the exact name wins.
+    let c = row("fff000", "abc", 3);
+    meta.insert_container(&c).unwrap();
+    assert_eq!(found("abc"), ContainerLookup::Found(c.clone()));
+    let err = meta.insert_container(&row("eee", "web", 4)).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::AlreadyExists);
+    let err = meta.rename_container("fff000", "db", "{}").unwrap_err();
+    assert_eq!(err.class(), ErrorClass::AlreadyExists);
+    meta.rename_container("fff000", "cache", "{\"x\":1}")
+        .unwrap();
+    assert_eq!(
+        found("cache"),
+        ContainerLookup::Found(ContainerRow {
+            name: "cache".into(),
+            config: "{\"x\":1}".into(),
+            ..c
+        })
+    );
+    assert!(meta.delete_container_ref("abc123").unwrap());
+    assert_eq!(found("web"), ContainerLookup::NotFound);
+}

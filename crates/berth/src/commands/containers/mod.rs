@@ -4,6 +4,8 @@
 //! makes random names, `status` and `ps` the listing, the others one verb family each.
 
 #[allow(dead_code)]
+mod attach;
+#[allow(dead_code)]
 mod info;
 #[allow(dead_code)]
 mod logs;

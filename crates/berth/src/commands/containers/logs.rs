@@ -88,6 +88,60 @@ pub fn format_line(
     out
 }
 
+/// Prints the log at `path` to our stdout/stderr (each entry on the stream it came from); with
+/// `--follow`, keeps printing until `running()` turns false.
+pub fn print(
+    path: &std::path::Path,
+    o: &LogOptions,
+    running: &mut dyn FnMut() -> bool,
+) -> Result<()> {
+    use berth_engine::logfile::{self, ReadOptions, Stream};
+    use std::io::Write;
+    let ro = ReadOptions {
+        tail: o.tail,
+        since_ns: o.since_ns,
+        until_ns: o.until_ns,
+    };
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut err = stderr.lock();
+    let mut failed: Option<std::io::Error> = None;
+    let mut emit = |e: &logfile::LogEntry| -> bool {
+        let line = format_line(o, e.time_ns, &e.attrs, &e.log);
+        let r = match e.stream {
+            Stream::Stdout => {
+                out.write_all(&line)
+                    .and_then(|_| if o.follow { out.flush() } else { Ok(()) })
+            }
+            Stream::Stderr => out.flush().and_then(|_| err.write_all(&line)),
+        };
+        match r {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        }
+    };
+    if o.follow {
+        logfile::follow(
+            path,
+            &ro,
+            std::time::Duration::from_millis(100),
+            running,
+            &mut emit,
+        )?;
+    } else {
+        logfile::read(path, &ro, &mut emit)?;
+    }
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    out.flush()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +175,19 @@ mod tests {
             LogOptions::parse(&args(|a| a.until = Some("1970-01-01T00:16:40Z".into())), 0).unwrap();
         assert!(!o.in_window(1000 * 1_000_000_000));
         assert!(LogOptions::parse(&args(|a| a.since = Some("yesterday".into())), 0).is_err());
+    }
+
+    #[test]
+    fn prints_a_json_file_log() {
+        use berth_engine::logfile::{encode_entry, Stream};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c-json.log");
+        let mut buf = Vec::new();
+        encode_entry(&mut buf, Stream::Stdout, b"one\n", 1_000_000_000);
+        encode_entry(&mut buf, Stream::Stdout, b"two\n", 2_000_000_000);
+        std::fs::write(&p, &buf).unwrap();
+        let o = LogOptions::parse(&args(|a| a.tail = "1".into()), 0).unwrap();
+        print(&p, &o, &mut || false).unwrap();
     }
 
     #[test]

@@ -162,6 +162,35 @@ pub fn render_stats(
     Ok(f.render(&rows, STATS_HEADERS, &ExecOptions::default())?)
 }
 
+/// `stats`: one table (`--no-stream`), or a table redrawn every second (ANSI clear screen, as
+/// docker does) until interrupted. `sample` returns the current samples (it is called again
+/// each second); when it fails, the error ends the loop.
+pub fn stats_loop(
+    no_stream: bool,
+    format: Option<&str>,
+    no_trunc: bool,
+    sample: &mut dyn FnMut() -> Result<Vec<StatsSample>>,
+) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    if no_stream {
+        let text = render_stats(&sample()?, format, no_trunc)?;
+        out.write_all(text.as_bytes())?;
+        return Ok(());
+    }
+    loop {
+        let started = std::time::Instant::now();
+        let text = render_stats(&sample()?, format, no_trunc)?;
+        out.write_all(b"\x1b[2J\x1b[H")?;
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        let spent = started.elapsed();
+        if spent < std::time::Duration::from_secs(1) {
+            std::thread::sleep(std::time::Duration::from_secs(1) - spent);
+        }
+    }
+}
+
 /// `top` output: titles and process rows aligned as docker's CLI does
 /// (`tabwriter.NewWriter(out, 20, 1, 3, ' ', 0)`).
 pub fn render_top(titles: &[String], processes: &[Vec<String>]) -> String {

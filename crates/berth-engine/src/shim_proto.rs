@@ -131,6 +131,8 @@ pub struct ShimConfig {
     pub bundle: Option<PathBuf>,
     /// The restart count to continue from (a restarted container keeps counting).
     pub restart_count: i64,
+    /// Set by [`spawn`]: an `attach` message follows the config (foreground fast path).
+    pub attach_at_spawn: bool,
 }
 
 /// The paths a shim uses, from root, runroot and id (the layout of the issue 4 contract).
@@ -621,7 +623,9 @@ pub fn spawn(o: &SpawnOptions<'_>) -> Result<Spawned, ShimError> {
         id: o.id.clone(),
         status,
     };
-    let config = ClientMsg::Config(Box::new(o.config.clone())).encode()?;
+    let mut shim_config = o.config.clone();
+    shim_config.attach_at_spawn = o.attach.is_some();
+    let config = ClientMsg::Config(Box::new(shim_config)).encode()?;
     let sent = send_line(ours.as_fd(), &config, &[])
         .map_err(|source| ShimError::Send {
             what: "the configuration",

@@ -1,8 +1,137 @@
 //! `berth shim <id>`: the per-container monitor.
+//!
+//! One small single-threaded process per container (no threads, no async runtime): it is the
+//! parent of the container's init (berth-runtime runs in-process), holds its stdio pipes or pty,
+//! writes the json-file log, serves attach on `<runroot>/containers/<id>/shim.sock`, records the
+//! exit status in `state.json`, applies the restart policy, runs health checks and, at the end,
+//! unmounts the rootfs, deletes the runtime state and honours `--rm`. It outlives the CLI that
+//! started it: it is in its own session, and no signal of a gone terminal or pipe kills it.
+//!
+//! The handshake with the caller is described in `berth_engine::shim_proto`.
 #![forbid(unsafe_code)]
 
+mod container;
+mod detach;
+mod health;
+mod monitor;
+mod remove;
+mod restart;
+mod store;
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+
+/// The command line of `berth shim`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Args {
+    root: PathBuf,
+    runroot: PathBuf,
+    ctl_fd: RawFd,
+    id: String,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, String> {
+    let mut root = None;
+    let mut runroot = None;
+    let mut ctl = None;
+    let mut id = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "--root" => root = Some(PathBuf::from(value("--root")?)),
+            "--runroot" => runroot = Some(PathBuf::from(value("--runroot")?)),
+            "--ctl-fd" => {
+                ctl = Some(
+                    value("--ctl-fd")?
+                        .parse::<RawFd>()
+                        .map_err(|_| "--ctl-fd: not a number".to_string())?,
+                )
+            }
+            s if s.starts_with('-') => return Err(format!("unknown flag {s}")),
+            s if id.is_none() => id = Some(s.to_string()),
+            s => return Err(format!("unexpected argument {s}")),
+        }
+    }
+    Ok(Args {
+        root: root.ok_or("--root is required")?,
+        runroot: runroot.ok_or("--runroot is required")?,
+        ctl_fd: ctl.ok_or("--ctl-fd is required")?,
+        id: id.ok_or("the container id is required")?,
+    })
+}
+
+/// Closes every fd from 3 up except `keep`.
+pub(crate) fn close_fds_except(keep: &[RawFd]) -> std::io::Result<()> {
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds {
+        if fd > 2 && !keep.contains(&fd) {
+            let _ = nix::unistd::close(fd);
+        }
+    }
+    Ok(())
+}
+
 /// Runs the shim with the process's arguments (`berth shim ...`); returns the exit status.
-pub fn main_from_args(_args: &[String]) -> i32 {
-    eprintln!("berth shim: not built yet");
-    1
+///
+/// The process that `shim_proto::spawn` started forks the real shim and exits at once (status 0),
+/// so the shim is nobody's child; the real shim returns only when the container is gone for good.
+pub fn main_from_args(args: &[String]) -> i32 {
+    let a = match parse_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("berth shim: {e}");
+            return 2;
+        }
+    };
+    if let Err(e) = berth_runtime::state::validate_id(&a.id) {
+        eprintln!("berth shim: {e}");
+        return 2;
+    }
+    // Own the control fd before anything else (it was inherited without close-on-exec).
+    let ctl = berth_sys::fd::owned(a.ctl_fd);
+    let _ = nix::fcntl::fcntl(
+        ctl.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+    match berth_sys::process::clone_process(0) {
+        Ok(berth_sys::process::CloneResult::Parent(_)) => return 0,
+        Ok(berth_sys::process::CloneResult::Child) => {}
+        Err(e) => {
+            eprintln!("berth shim: fork: {e}");
+            return 1;
+        }
+    }
+    let _ = nix::unistd::setsid();
+    let _ = std::env::set_current_dir("/");
+    let _ = close_fds_except(&[ctl.as_raw_fd()]);
+    monitor::Monitor::run(&a.id, &a.root, &a.runroot, ctl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args() {
+        let v = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            parse_args(&v("--root /r --runroot /rr --ctl-fd 5 abc")).unwrap(),
+            Args {
+                root: "/r".into(),
+                runroot: "/rr".into(),
+                ctl_fd: 5,
+                id: "abc".into()
+            }
+        );
+        assert!(parse_args(&v("--root /r abc")).is_err());
+        assert!(parse_args(&v("--root /r --runroot /rr --ctl-fd x abc")).is_err());
+        assert!(parse_args(&v("--bogus")).is_err());
+    }
 }

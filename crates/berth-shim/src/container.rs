@@ -1,0 +1,143 @@
+//! One run of the container: create it with berth-runtime with its stdio arranged (pipes, or a
+//! pty whose master comes back over a console socket), then start it.
+
+use berth_engine::shim_proto::ShimConfig;
+use berth_runtime::{CreateOptions, Runtime};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::unistd::Pid;
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::Instant;
+
+/// A started container: its init and the shim's ends of its stdio.
+#[derive(Debug)]
+pub struct Incarnation {
+    pub pid: Pid,
+    /// Read end of the container's stdout pipe (non-blocking).
+    pub stdout: Option<File>,
+    /// Read end of the container's stderr pipe (non-blocking).
+    pub stderr: Option<File>,
+    /// The pty master (`-t`, non-blocking): output and input both.
+    pub master: Option<File>,
+    /// Write end of the container's stdin pipe (`-i` without `-t`).
+    pub stdin: Option<File>,
+    /// When it started (for the restart backoff and the health start period).
+    pub started: Instant,
+}
+
+pub fn nonblocking(f: &impl AsFd) {
+    let fd = f.as_fd().as_raw_fd();
+    if let Ok(bits) = fcntl(fd, FcntlArg::F_GETFL) {
+        let flags = OFlag::from_bits_truncate(bits) | OFlag::O_NONBLOCK;
+        let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("creating a stdio pipe: {e}"))
+}
+
+/// Points fd `target` (0, 1 or 2) at `fd`.
+fn put_at(fd: &impl AsFd, target: i32) -> Result<(), String> {
+    nix::unistd::dup2(fd.as_fd().as_raw_fd(), target)
+        .map(|_| ())
+        .map_err(|e| format!("arranging the container's stdio (fd {target}): {e}"))
+}
+
+/// Creates and starts container `id` from `bundle`. The container's init inherits the shim's fds
+/// 0/1/2 at create, so they point at the container's pipes just for that call, and at /dev/null
+/// again after. On failure, the half-made container is deleted and the error text returned.
+pub fn launch(
+    rt: &Runtime,
+    id: &str,
+    bundle: &Path,
+    run_dir: &Path,
+    cfg: &ShimConfig,
+) -> Result<Incarnation, String> {
+    // A leftover from a shim that died (kill -9): make room.
+    if rt.load(id).is_ok() {
+        let _ = rt.delete(id, true);
+    }
+    let devnull = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("opening /dev/null: {e}"))?;
+    let mut inc = Incarnation {
+        pid: Pid::from_raw(0),
+        stdout: None,
+        stderr: None,
+        master: None,
+        stdin: None,
+        started: Instant::now(),
+    };
+    let mut opts = CreateOptions {
+        id: id.to_string(),
+        bundle: bundle.to_path_buf(),
+        ..Default::default()
+    };
+    let console_path = run_dir.join("console.sock");
+    let created = if cfg.tty {
+        let _ = std::fs::remove_file(&console_path);
+        let listener = std::os::unix::net::UnixListener::bind(&console_path)
+            .map_err(|e| format!("console socket {}: {e}", console_path.display()))?;
+        opts.console_socket = Some(console_path.clone());
+        let pid = rt.create(&opts);
+        let _ = std::fs::remove_file(&console_path);
+        pid.and_then(|pid| {
+            // The init connected and sent the master during create: it is queued.
+            listener.set_nonblocking(true).ok();
+            let (conn, _) = listener
+                .accept()
+                .map_err(|e| berth_runtime::RuntimeError::io(&console_path, e))?;
+            let (_, master) = berth_sys::pty::receive_fd(conn.as_fd())
+                .map_err(|e| berth_runtime::RuntimeError::sys("receive the pty master", e))?;
+            let master = File::from(master);
+            nonblocking(&master);
+            inc.master = Some(master);
+            Ok(pid)
+        })
+    } else {
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let stdin_r = if cfg.open_stdin {
+            let (r, w) = pipe()?;
+            inc.stdin = Some(File::from(w));
+            Some(r)
+        } else {
+            None
+        };
+        match &stdin_r {
+            Some(r) => put_at(r, 0)?,
+            None => put_at(&devnull, 0)?,
+        }
+        put_at(&out_w, 1)?;
+        put_at(&err_w, 2)?;
+        let pid = rt.create(&opts);
+        for fd in 0..3 {
+            put_at(&devnull, fd)?;
+        }
+        drop((out_w, err_w, stdin_r));
+        let (out_r, err_r) = (File::from(out_r), File::from(err_r));
+        nonblocking(&out_r);
+        nonblocking(&err_r);
+        inc.stdout = Some(out_r);
+        inc.stderr = Some(err_r);
+        pid
+    };
+    let pid = match created {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = rt.delete(id, true);
+            return Err(e.to_string());
+        }
+    };
+    inc.pid = pid;
+    if let Err(e) = rt.start(id) {
+        let _ = rt.delete(id, true);
+        return Err(e.to_string());
+    }
+    inc.started = Instant::now();
+    Ok(inc)
+}

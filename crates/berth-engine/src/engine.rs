@@ -1,0 +1,142 @@
+//! [`Engine`]: the handle every container operation goes through, and container lookup.
+//!
+//! Opening is cheap (one SQLite connection for container rows); the image store and the volume
+//! store are opened on first use, so `ps` and `inspect` never pay for them.
+
+use crate::error::{EngineError, Result};
+use crate::paths::Paths;
+use crate::record::ContainerRecord;
+use crate::state::{self, StateFile};
+use crate::volumes::Volumes;
+use berth_image::{Driver, ImageStore};
+use berth_meta::{ContainerLookup, ContainerRow, Durability, Meta};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Where the engine keeps its state.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Persistent root (`--root`, default /var/lib/berth).
+    pub root: PathBuf,
+    /// Run-time root (`--runroot`, default /run/berth).
+    pub runroot: PathBuf,
+    /// The snapshot driver of the image store.
+    pub driver: Driver,
+}
+
+/// The container engine. `Send + Sync`; cheap to open.
+pub struct Engine {
+    pub(crate) paths: Paths,
+    pub(crate) driver: Driver,
+    /// Container rows (synchronous=NORMAL: see [`Durability::Normal`]).
+    pub(crate) meta: Meta,
+    images: OnceLock<ImageStore>,
+    volumes: OnceLock<Volumes>,
+    /// The berth binary the shim runs from (`None`: `$BERTH_BIN` or the current executable).
+    pub(crate) berth_bin: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("paths", &self.paths)
+            .field("driver", &self.driver)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Opens the engine over `root` and `runroot` (created when missing).
+    pub fn open(o: EngineOptions) -> Result<Engine> {
+        let paths = Paths::new(o.root, o.runroot);
+        let containers = paths.containers_dir();
+        if let Err(e) = std::fs::create_dir_all(&containers) {
+            return Err(EngineError::io("creating", containers)(e));
+        }
+        let meta = Meta::open_with(&paths.db(), Durability::Normal)?;
+        Ok(Engine {
+            paths,
+            driver: o.driver,
+            meta,
+            images: OnceLock::new(),
+            volumes: OnceLock::new(),
+            berth_bin: None,
+        })
+    }
+
+    /// Runs shims from `exe` instead of `$BERTH_BIN` or the current executable (tests).
+    pub fn with_berth_bin(mut self, exe: impl Into<PathBuf>) -> Engine {
+        self.berth_bin = Some(exe.into());
+        self
+    }
+
+    /// The engine's paths.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The container rows' database connection.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The image store (opened on first use).
+    pub fn images(&self) -> Result<&ImageStore> {
+        if let Some(s) = self.images.get() {
+            return Ok(s);
+        }
+        let store = ImageStore::open_with(&self.paths.root, self.driver)?;
+        Ok(self.images.get_or_init(|| store))
+    }
+
+    /// The volume store (opened on first use).
+    pub fn volumes(&self) -> Result<&Volumes> {
+        if let Some(v) = self.volumes.get() {
+            return Ok(v);
+        }
+        let v = Volumes::open(&self.paths.root)?;
+        Ok(self.volumes.get_or_init(|| v))
+    }
+
+    /// Finds a container by docker's rules: exact ID, then exact name, then unique ID prefix.
+    pub fn lookup(&self, reference: &str) -> Result<ContainerRecord> {
+        let row = self.lookup_row(reference)?;
+        ContainerRecord::from_json(&row.id, &row.config)
+    }
+
+    pub(crate) fn lookup_row(&self, reference: &str) -> Result<ContainerRow> {
+        match self.meta.lookup_container(reference)? {
+            ContainerLookup::Found(row) => Ok(row),
+            ContainerLookup::NotFound => Err(EngineError::NoSuchContainer(reference.to_string())),
+            ContainerLookup::Ambiguous(_) => {
+                Err(EngineError::AmbiguousContainer(reference.to_string()))
+            }
+        }
+    }
+
+    /// Container `id`'s record (exact ID).
+    pub fn record(&self, id: &str) -> Result<ContainerRecord> {
+        let row = self
+            .meta
+            .container_row(id)?
+            .ok_or_else(|| EngineError::NoSuchContainer(id.to_string()))?;
+        ContainerRecord::from_json(&row.id, &row.config)
+    }
+
+    /// Container `id`'s run state (no lock; see [`state`]).
+    pub fn state(&self, id: &str) -> Result<StateFile> {
+        state::load(&self.paths, id)
+    }
+
+    /// Which containers use each named volume (for `volume rm`/`prune`).
+    pub fn volume_users(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        let mut users: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for row in self.meta.container_rows()? {
+            let rec = ContainerRecord::from_json(&row.id, &row.config)?;
+            for v in rec.volume_names() {
+                users.entry(v.to_string()).or_default().push(rec.id.clone());
+            }
+        }
+        Ok(users)
+    }
+}

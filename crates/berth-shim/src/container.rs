@@ -54,6 +54,7 @@ pub fn launch(
     bundle: &Path,
     run_dir: &Path,
     cfg: &ShimConfig,
+    tty_size: Option<(u16, u16)>,
 ) -> Result<Incarnation, String> {
     // A leftover from a shim that died (kill -9): make room.
     if rt.load(id).is_ok() {
@@ -95,6 +96,10 @@ pub fn launch(
                 .map_err(|e| berth_runtime::RuntimeError::sys("receive the pty master", e))?;
             let master = File::from(master);
             nonblocking(&master);
+            if let Some((rows, cols)) = tty_size {
+                // Before start: the program may ask for the size first thing.
+                let _ = berth_sys::pty::set_window_size(master.as_fd(), rows, cols);
+            }
             inc.master = Some(master);
             Ok(pid)
         })

@@ -5,7 +5,7 @@ use crate::container::{launch, Incarnation};
 use crate::detach::DetachScanner;
 use crate::health::{self, Check, Probe};
 use crate::restart::{should_restart, Backoff};
-use crate::store::{now_text, Store};
+use crate::store::{boot_id, now_text, start_time, Store};
 use berth_engine::logfile::{LineSplitter, LogWriter, RotateOptions, Stream};
 use berth_engine::shim_proto::{
     send_line, start_error_code, ClientMsg, LineReader, ShimConfig, ShimMsg, ShimPaths,
@@ -105,6 +105,8 @@ pub struct Monitor {
     probe: Option<Probe>,
     probe_process: Option<oci_spec::runtime::Process>,
     shim_pid: i32,
+    /// The last terminal size a client asked for (applied again at restarts).
+    tty_size: Option<(u16, u16)>,
     buf: Vec<u8>,
 }
 
@@ -160,6 +162,7 @@ impl Monitor {
                 _ => return 2,
             }
         }
+        let tty_size = spawner.tty_size;
         let mut m = match Monitor::new(id, paths, cfg) {
             Ok(m) => m,
             Err(e) => {
@@ -168,6 +171,7 @@ impl Monitor {
                 return 1;
             }
         };
+        m.tty_size = tty_size;
         match m.launch() {
             Ok(pid) => {
                 spawner.send(&ShimMsg::Started {
@@ -175,9 +179,6 @@ impl Monitor {
                     shim_pid: m.shim_pid,
                 });
                 if spawner.io.is_some() {
-                    if let Some((rows, cols)) = spawner.tty_size {
-                        m.resize(rows, cols);
-                    }
                     m.clients.push(spawner);
                 }
             }
@@ -230,7 +231,7 @@ impl Monitor {
         };
         Ok(Monitor {
             id: id.to_string(),
-            store: Store::new(&paths.container_dir, &paths.lock),
+            store: Store::new(&paths.container_dir),
             rt: Runtime::new(paths.runtime_root.clone(), false),
             paths,
             restart_count: cfg.restart_count,
@@ -251,6 +252,7 @@ impl Monitor {
             probe: None,
             probe_process,
             shim_pid,
+            tty_size: None,
             buf: vec![0u8; CHUNK],
         })
     }
@@ -308,6 +310,7 @@ impl Monitor {
             &self.bundle,
             &self.paths.run_dir,
             &self.cfg,
+            self.tty_size,
         )?;
         let pid = inc.pid;
         self.inc = Some(inc);
@@ -321,7 +324,10 @@ impl Monitor {
         if let Err(e) = self.store.update(|m| {
             m.insert("status".into(), "running".into());
             m.insert("pid".into(), pid.as_raw().into());
+            m.insert("pid_start_time".into(), start_time(pid.as_raw()).into());
             m.insert("shim_pid".into(), shim_pid.into());
+            m.insert("shim_start_time".into(), start_time(shim_pid).into());
+            m.insert("boot_id".into(), boot_id().into());
             m.insert("exit_code".into(), 0.into());
             m.insert("error".into(), "".into());
             m.insert("oom_killed".into(), false.into());
@@ -351,6 +357,7 @@ impl Monitor {
     }
 
     fn resize(&mut self, rows: u16, cols: u16) {
+        self.tty_size = Some((rows, cols));
         if let Some(m) = self.inc.as_ref().and_then(|i| i.master.as_ref()) {
             let _ = berth_sys::pty::set_window_size(m.as_fd(), rows, cols);
         }
@@ -526,6 +533,9 @@ impl Monitor {
                 Some(ClientMsg::Attach { .. }) => {
                     attach_client(c, &line, master);
                     c.send(&ShimMsg::Attached);
+                    if c.tty_size.is_some() {
+                        resize = c.tty_size;
+                    }
                 }
                 Some(ClientMsg::Resize { rows, cols }) => resize = Some((rows, cols)),
                 _ => {}
@@ -616,9 +626,8 @@ impl Monitor {
         let Some(inc) = self.inc.take() else { return };
         let ran = inc.started.elapsed();
         drop(inc);
-        let oom = self
-            .rt
-            .stats(&self.id)
+        let stats = self.rt.stats(&self.id);
+        let oom = stats
             .map(|s| s.memory.event_count.oom_kill > 0)
             .unwrap_or(false);
         if let Err(e) = self.rt.delete(&self.id, true) {

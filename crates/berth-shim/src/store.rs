@@ -1,23 +1,24 @@
 //! Recording the container's state (`<root>/containers/<id>/state.json`) from the shim.
 //!
-//! The file belongs to the engine's `state` module; the shim changes only its own fields (status,
-//! pid, shim_pid, exit_code, error, started_at, finished_at, oom_killed, restart_count, health)
-//! and reads `manually_stopped`, keeping every other field as it is. Writes are atomic (temp file,
-//! fsync, rename) under the container's lock.
+//! The file belongs to the engine's `state` module (`StateFile`); the shim changes only its own
+//! fields (status, pid, pid_start_time, shim_pid, shim_start_time, boot_id, exit_code, error,
+//! started_at, finished_at, oom_killed, restart_count, rootfs_mounted, health) and reads
+//! `manually_stopped`, keeping every other field as it is. Writes are atomic (temp file, rename)
+//! under the same lock as the engine's `state::update`: a flock on the container directory.
 
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How long to wait for the container lock before writing without it: an engine operation that
-/// holds the lock while it waits for the shim to record an exit must not deadlock with it.
+/// How long to wait for the state lock before writing without it: a stuck writer elsewhere must
+/// not keep the shim from recording an exit.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// The state file of one container.
 #[derive(Debug, Clone)]
 pub struct Store {
     state: PathBuf,
-    lock: PathBuf,
+    dir: PathBuf,
 }
 
 /// A failed state write.
@@ -29,11 +30,11 @@ pub struct StoreError {
 }
 
 impl Store {
-    /// The store of `state.json` in `container_dir`, locked with `lock`.
-    pub fn new(container_dir: &Path, lock: &Path) -> Store {
+    /// The store of `state.json` in `container_dir`.
+    pub fn new(container_dir: &Path) -> Store {
         Store {
             state: container_dir.join("state.json"),
-            lock: lock.to_path_buf(),
+            dir: container_dir.to_path_buf(),
         }
     }
 
@@ -81,15 +82,7 @@ impl Store {
 
     fn lock(&self) -> Option<nix::fcntl::Flock<std::fs::File>> {
         use nix::fcntl::{Flock, FlockArg};
-        if let Some(dir) = self.lock.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)
-            .ok()?;
+        let mut file = std::fs::File::open(&self.dir).ok()?;
         let start = Instant::now();
         loop {
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
@@ -99,11 +92,28 @@ impl Store {
                         return None;
                     }
                     file = f;
-                    std::thread::sleep(Duration::from_millis(10));
+                    std::thread::sleep(Duration::from_millis(5));
                 }
             }
         }
     }
+}
+
+/// The start time of `pid` (/proc/<pid>/stat field 22), 0 when unknown.
+pub fn start_time(pid: i32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().nth(19)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// This boot's id.
+pub fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Docker's time format for StartedAt/FinishedAt (RFC 3339, ns, UTC).
@@ -123,7 +133,7 @@ mod tests {
             r#"{"status":"created","manually_stopped":true,"boot_id":"b"}"#,
         )
         .unwrap();
-        let s = Store::new(dir.path(), &dir.path().join("locks/x.lock"));
+        let s = Store::new(dir.path());
         assert!(s.manually_stopped());
         s.update(|m| {
             m.insert("status".into(), "running".into());

@@ -257,13 +257,16 @@ fn always_restarts_until_stopped_by_hand() {
         s["restart_count"].as_i64() >= Some(2)
     });
     // What `stop` does: mark it, then the next exit is final.
-    let mut st = env.state();
-    st["manually_stopped"] = json!(true);
-    std::fs::write(
-        env.paths.container_dir.join("state.json"),
-        serde_json::to_vec(&st).unwrap(),
-    )
-    .unwrap();
+    {
+        // As the engine's state::update does: under the flock of the container directory.
+        let dir = std::fs::File::open(&env.paths.container_dir).unwrap();
+        let _l = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusive).unwrap();
+        let mut st = env.state();
+        st["manually_stopped"] = json!(true);
+        let tmp = env.paths.container_dir.join(".state.test");
+        std::fs::write(&tmp, serde_json::to_vec(&st).unwrap()).unwrap();
+        std::fs::rename(&tmp, env.paths.container_dir.join("state.json")).unwrap();
+    }
     env.wait_for("the final exit", 15, |s| s["status"] == "exited");
     let shim = env.shim_pid();
     std::thread::sleep(Duration::from_millis(300));
@@ -445,9 +448,71 @@ fn shim_memory_is_small() {
         kb("Private_Clean:"),
         kb("Private_Dirty:")
     );
+    if std::env::var_os("SHIM_MEM_PAUSE").is_some() {
+        std::thread::sleep(Duration::from_secs(6));
+    }
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(s.pid),
         nix::sys::signal::Signal::SIGKILL,
     );
     env.wait_for("exit", 10, |s| s["status"] == "exited");
+}
+
+#[test]
+fn tty_gets_a_pty_with_the_clients_size() {
+    if skip() {
+        return;
+    }
+    let env = Env::new(&["sh", "-c", "stty size; tty"], |spec| {
+        spec["process"]["terminal"] = json!(true);
+    });
+    let (out_r, out_w) = nix::unistd::pipe().unwrap();
+    let cfg = ShimConfig {
+        tty: true,
+        ..Default::default()
+    };
+    let s = env
+        .spawn_with(
+            cfg,
+            Some(AttachRequest {
+                stdin: None,
+                stdout: out_w.as_fd(),
+                stderr: out_w.as_fd(),
+                tty_size: Some((33, 120)),
+                detach_keys: &[],
+            }),
+        )
+        .unwrap();
+    drop(out_w);
+    let mut control = s.control.unwrap();
+    assert_eq!(control.next_event().unwrap(), Event::Exit(0));
+    use std::io::Read;
+    let mut out = String::new();
+    std::fs::File::from(out_r).read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("33 120\r\n/dev/pts/"), "{out:?}");
+    // The log has the pty's lines too (a pty is one stream: stdout).
+    let log = env.log();
+    assert_eq!(log[0], (Stream::Stdout, "33 120\r\n".into()));
+}
+
+#[test]
+fn an_oom_kill_is_recorded() {
+    if skip() {
+        return;
+    }
+    let env = Env::new(
+        &["sh", "-c", "x=$(yes | head -c 200000000); echo survived"],
+        |spec| {
+            spec["linux"]["resources"] = json!({"memory": {"limit": 16777216, "swap": 16777216}});
+        },
+    );
+    std::os::unix::fs::symlink("busybox", env_rootfs(&env).join("bin/head")).unwrap();
+    env.spawn_with(ShimConfig::default(), None).unwrap();
+    let st = env.wait_for("exit", 20, |s| s["status"] == "exited");
+    assert_eq!(st["oom_killed"], true, "{st}");
+    assert_eq!(st["exit_code"], 137);
+}
+
+fn env_rootfs(env: &Env) -> PathBuf {
+    env._dir.path().join("rootfs")
 }

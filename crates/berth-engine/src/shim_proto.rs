@@ -131,6 +131,9 @@ pub struct ShimConfig {
     pub bundle: Option<PathBuf>,
     /// The restart count to continue from (a restarted container keeps counting).
     pub restart_count: i64,
+    /// The image store's snapshot driver (`overlay`, `copy`), to open the engine for `--rm`;
+    /// empty = overlay.
+    pub storage_driver: String,
     /// Set by [`spawn`]: an `attach` message follows the config (foreground fast path).
     pub attach_at_spawn: bool,
 }

@@ -5,11 +5,12 @@ use crate::container::{launch, Incarnation};
 use crate::detach::DetachScanner;
 use crate::health::{self, Check, Probe};
 use crate::restart::{should_restart, Backoff};
-use crate::store::{boot_id, now_text, start_time, Store};
+use crate::store::{now_text, start_time, Store};
 use berth_engine::logfile::{LineSplitter, LogWriter, RotateOptions, Stream};
 use berth_engine::shim_proto::{
     send_line, start_error_code, ClientMsg, LineReader, ShimConfig, ShimMsg, ShimPaths,
 };
+use berth_engine::state::Status;
 use berth_engine::types::{Health, HealthcheckResult};
 use berth_runtime::Runtime;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -17,7 +18,6 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use serde_json::Value;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -84,6 +84,8 @@ enum Src {
 /// The monitor of one container.
 pub struct Monitor {
     id: String,
+    root: PathBuf,
+    runroot: PathBuf,
     paths: ShimPaths,
     cfg: ShimConfig,
     bundle: PathBuf,
@@ -163,7 +165,7 @@ impl Monitor {
             }
         }
         let tty_size = spawner.tty_size;
-        let mut m = match Monitor::new(id, paths, cfg) {
+        let mut m = match Monitor::new(id, root, runroot, cfg) {
             Ok(m) => m,
             Err(e) => {
                 let code = start_error_code(&e);
@@ -185,7 +187,7 @@ impl Monitor {
             Err(e) => {
                 let code = start_error_code(&e);
                 diag(&m.paths, &format!("start failed: {e}"));
-                m.record_start_failure(code, &e);
+                m.record_start_failure(code, &e, false);
                 spawner.send(&ShimMsg::Error { code, message: e });
                 m.cleanup_files();
                 return 1;
@@ -196,7 +198,13 @@ impl Monitor {
         0
     }
 
-    fn new(id: &str, paths: ShimPaths, cfg: ShimConfig) -> Result<Monitor, String> {
+    fn new(
+        id: &str,
+        root: &std::path::Path,
+        runroot: &std::path::Path,
+        cfg: ShimConfig,
+    ) -> Result<Monitor, String> {
+        let paths = ShimPaths::new(root, runroot, id);
         let bundle = cfg
             .bundle
             .clone()
@@ -231,7 +239,9 @@ impl Monitor {
         };
         Ok(Monitor {
             id: id.to_string(),
-            store: Store::new(&paths.container_dir),
+            root: root.to_path_buf(),
+            runroot: runroot.to_path_buf(),
+            store: Store::new(root, runroot, id),
             rt: Runtime::new(paths.runtime_root.clone(), false),
             paths,
             restart_count: cfg.restart_count,
@@ -321,38 +331,36 @@ impl Monitor {
         });
         let health = self.health.clone();
         let (shim_pid, restarts) = (self.shim_pid, self.restart_count);
-        if let Err(e) = self.store.update(|m| {
-            m.insert("status".into(), "running".into());
-            m.insert("pid".into(), pid.as_raw().into());
-            m.insert("pid_start_time".into(), start_time(pid.as_raw()).into());
-            m.insert("shim_pid".into(), shim_pid.into());
-            m.insert("shim_start_time".into(), start_time(shim_pid).into());
-            m.insert("boot_id".into(), boot_id().into());
-            m.insert("exit_code".into(), 0.into());
-            m.insert("error".into(), "".into());
-            m.insert("oom_killed".into(), false.into());
-            m.insert("started_at".into(), now_text().into());
-            m.insert("restart_count".into(), restarts.into());
-            m.insert(
-                "health".into(),
-                health
-                    .as_ref()
-                    .and_then(|h| serde_json::to_value(h).ok())
-                    .unwrap_or(Value::Null),
-            );
+        if let Err(e) = self.store.update(|s| {
+            s.status = Status::Running;
+            s.pid = pid.as_raw();
+            s.pid_start_time = start_time(pid.as_raw());
+            s.shim_pid = shim_pid;
+            s.shim_start_time = start_time(shim_pid);
+            s.boot_id = berth_engine::state::boot_id().to_string();
+            s.exit_code = 0;
+            s.error.clear();
+            s.oom_killed = false;
+            s.started_at = now_text();
+            s.restart_count = restarts;
+            s.health = health;
         }) {
             diag(&self.paths, &e.to_string());
         }
         Ok(pid)
     }
 
-    fn record_start_failure(&mut self, code: i32, e: &str) {
-        let _ = self.store.update(|m| {
-            m.insert("status".into(), "exited".into());
-            m.insert("pid".into(), 0.into());
-            m.insert("exit_code".into(), code.into());
-            m.insert("error".into(), e.into());
-            m.insert("finished_at".into(), now_text().into());
+    /// A start that failed: docker keeps the status (created) at a first start, `exited` when a
+    /// restart failed.
+    fn record_start_failure(&mut self, code: i32, e: &str, restarting: bool) {
+        let _ = self.store.update(|s| {
+            if restarting {
+                s.status = Status::Exited;
+                s.finished_at = now_text();
+            }
+            s.pid = 0;
+            s.exit_code = code.into();
+            s.error = e.to_string();
         });
     }
 
@@ -636,15 +644,17 @@ impl Monitor {
         self.cancel_probe();
         let manually = self.store.manually_stopped();
         let restart = should_restart(&self.cfg.restart, code, self.restart_count, manually);
-        if let Err(e) = self.store.update(|m| {
-            m.insert(
-                "status".into(),
-                if restart { "restarting" } else { "exited" }.into(),
-            );
-            m.insert("pid".into(), 0.into());
-            m.insert("exit_code".into(), code.into());
-            m.insert("oom_killed".into(), oom.into());
-            m.insert("finished_at".into(), now_text().into());
+        if let Err(e) = self.store.update(|s| {
+            s.status = if restart {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
+            s.pid = 0;
+            s.pid_start_time = 0;
+            s.exit_code = code.into();
+            s.oom_killed = oom;
+            s.finished_at = now_text();
         }) {
             diag(&self.paths, &e.to_string());
         }
@@ -662,21 +672,17 @@ impl Monitor {
         if self.restart_at.is_some_and(|t| t <= now) {
             self.restart_at = None;
             if self.store.manually_stopped() {
-                let _ = self.store.update(|m| {
-                    m.insert("status".into(), "exited".into());
-                });
+                let _ = self.store.update(|s| s.status = Status::Exited);
                 return;
             }
             self.restart_count += 1;
             if let Err(e) = self.launch() {
                 diag(&self.paths, &format!("restart failed: {e}"));
                 let code = start_error_code(&e);
-                self.record_start_failure(code, &e);
+                self.record_start_failure(code, &e, true);
                 let manually = self.store.manually_stopped();
                 if should_restart(&self.cfg.restart, code, self.restart_count, manually) {
-                    let _ = self.store.update(|m| {
-                        m.insert("status".into(), "restarting".into());
-                    });
+                    let _ = self.store.update(|s| s.status = Status::Restarting);
                     self.restart_at = Some(Instant::now() + self.backoff.delay(Duration::ZERO));
                 }
             }
@@ -773,10 +779,8 @@ impl Monitor {
             },
         );
         self.next_probe = Some(now + check.next_wait(inc.started, now));
-        let v = serde_json::to_value(&*h).unwrap_or(Value::Null);
-        if let Err(e) = self.store.update(|m| {
-            m.insert("health".into(), v);
-        }) {
+        let h = h.clone();
+        if let Err(e) = self.store.update(|s| s.health = Some(h)) {
             diag(&self.paths, &e.to_string());
         }
     }
@@ -799,9 +803,22 @@ impl Monitor {
                 &format!("unmounting {}: {e}", rootfs.display()),
             ),
         }
+        let _ = self.store.update(|s| {
+            s.rootfs_mounted = false;
+            s.shim_pid = 0;
+            s.shim_start_time = 0;
+            s.pid = 0;
+            s.pid_start_time = 0;
+        });
         self.cleanup_files();
         if self.cfg.auto_remove {
-            if let Err(e) = crate::remove::remove_container(&self.paths, &self.id) {
+            if let Err(e) = crate::remove::remove_container(
+                &self.root,
+                &self.runroot,
+                &self.paths,
+                &self.id,
+                &self.cfg.storage_driver,
+            ) {
                 diag(&self.paths, &format!("--rm: removing the container: {e}"));
             }
         }

@@ -1,18 +1,52 @@
 //! `--rm`: removing the container once it is gone for good, without the CLI.
 
 use berth_engine::shim_proto::ShimPaths;
+use berth_engine::{Engine, EngineOptions, RemoveOptions};
+use std::path::Path;
 
-/// Removes container `id` (its DB row, directories, anonymous volumes) through the engine.
-pub fn remove_container(paths: &ShimPaths, id: &str) -> Result<(), String> {
-    // Until the engine's remove API is wired here, remove what the shim can see: the container
-    // directories. (The engine's `system check` drops rows whose directory is gone.)
-    let _ = id;
+/// Removes container `id` through the engine (its DB row, directories and anonymous volumes, as
+/// `docker run --rm` does). Should the engine refuse, the container's directories are removed so
+/// nothing of it keeps running or holding space; `system check` then drops its row.
+pub fn remove_container(
+    root: &Path,
+    runroot: &Path,
+    paths: &ShimPaths,
+    id: &str,
+    driver: &str,
+) -> Result<(), String> {
+    let driver = if driver.is_empty() { "overlay" } else { driver };
+    let engine_result = berth_image::Driver::parse(driver)
+        .map_err(|e| e.to_string())
+        .and_then(|driver| {
+            Engine::open(EngineOptions {
+                root: root.to_path_buf(),
+                runroot: runroot.to_path_buf(),
+                driver,
+            })
+            .map_err(|e| e.to_string())
+        })
+        .and_then(|engine| {
+            engine
+                .remove(
+                    id,
+                    RemoveOptions {
+                        force: true,
+                        volumes: true,
+                    },
+                )
+                .map_err(|e| e.to_string())
+        });
+    let Err(why) = engine_result else {
+        return Ok(());
+    };
     for dir in [&paths.run_dir, &paths.container_dir] {
         match std::fs::remove_dir_all(dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{}: {e}", dir.display())),
+            Err(e) => return Err(format!("{why}; then {}: {e}", dir.display())),
         }
     }
-    Ok(())
+    Err(format!(
+        "the engine could not remove it ({why}): removed its directories"
+    ))
 }

@@ -411,40 +411,10 @@ impl LineReader {
         if self.eof {
             return Ok(false);
         }
-        let mut chunk = [0u8; 1024];
-        let mut space = nix::cmsg_space!([RawFd; 4]);
-        let (n, fds) = loop {
-            let mut iov = [IoSliceMut::new(&mut chunk)];
-            match recvmsg::<UnixAddr>(
-                sock.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(msg) => {
-                    let mut fds = Vec::new();
-                    for c in msg.cmsgs()? {
-                        if let ControlMessageOwned::ScmRights(raw) = c {
-                            fds.extend(raw);
-                        }
-                    }
-                    break (msg.bytes, fds);
-                }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        // The kernel has just installed these fds for us: each gets one owner here.
-        self.fds.extend(fds.into_iter().map(berth_sys::fd::owned));
-        if n == 0 {
-            self.eof = true;
-            return Ok(false);
-        }
-        if self.buf.len() + n > MAX_LINE {
+        if self.buf.len() > MAX_LINE {
             return Err(nix::errno::Errno::EMSGSIZE);
         }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(true)
+        self.fill_at_most(sock, 1024)
     }
 
     /// The next complete line, if one is buffered.
@@ -465,6 +435,76 @@ impl LineReader {
     /// Whether the peer closed the stream.
     pub fn at_eof(&self) -> bool {
         self.eof
+    }
+
+    /// Like [`LineReader::read_line`], but never takes bytes past the line's end off the socket
+    /// (it peeks first), so a caller that polls the socket between lines sees the next one as
+    /// readable.
+    pub fn read_line_exact(
+        &mut self,
+        sock: BorrowedFd<'_>,
+    ) -> Result<Option<String>, nix::errno::Errno> {
+        loop {
+            if let Some(l) = self.next_line() {
+                return Ok(Some(l));
+            }
+            if self.eof {
+                return Ok(None);
+            }
+            let mut peek = [0u8; 1024];
+            let n = loop {
+                match nix::sys::socket::recv(sock.as_raw_fd(), &mut peek, MsgFlags::MSG_PEEK) {
+                    Ok(n) => break n,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            let want = match peek[..n].iter().position(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => n.max(1),
+            };
+            if !self.fill_at_most(sock, want)? {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn fill_at_most(
+        &mut self,
+        sock: BorrowedFd<'_>,
+        max: usize,
+    ) -> Result<bool, nix::errno::Errno> {
+        let mut chunk = [0u8; 1024];
+        let max = max.min(chunk.len());
+        let mut space = nix::cmsg_space!([RawFd; 4]);
+        let (n, fds) = loop {
+            let mut iov = [IoSliceMut::new(&mut chunk[..max])];
+            match recvmsg::<UnixAddr>(
+                sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(msg) => {
+                    let mut fds = Vec::new();
+                    for c in msg.cmsgs()? {
+                        if let ControlMessageOwned::ScmRights(raw) = c {
+                            fds.extend(raw);
+                        }
+                    }
+                    break (msg.bytes, fds);
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        self.fds.extend(fds.into_iter().map(berth_sys::fd::owned));
+        if n == 0 {
+            self.eof = true;
+            return Ok(false);
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(true)
     }
 
     /// Blocks until a whole line is there (None at end of stream).
@@ -537,11 +577,12 @@ impl Control {
         self.sock.as_fd()
     }
 
-    /// Blocks until the shim says something.
+    /// Blocks until the shim says something. Reads exactly one message off the socket, so the
+    /// socket polls readable again while another one waits.
     pub fn next_event(&mut self) -> Result<Event, ShimError> {
         let Some(l) = self
             .reader
-            .read_line(self.sock.as_fd())
+            .read_line_exact(self.sock.as_fd())
             .map_err(ShimError::Recv)?
         else {
             return Ok(Event::Closed);
@@ -801,6 +842,32 @@ mod tests {
         );
         drop(a);
         assert_eq!(rd.read_line(b.as_fd()).unwrap(), None);
+    }
+
+    #[test]
+    fn events_are_taken_one_at_a_time() {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        send_line(a.as_fd(), "attached\nexit 3\n", &[]).unwrap();
+        let mut c = Control::from_fd(b, LineReader::default());
+        assert_eq!(c.next_event().unwrap(), Event::Attached);
+        // The exit is still on the socket: a poll sees it.
+        let mut fds = [nix::poll::PollFd::new(
+            c.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        assert_eq!(
+            nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap(),
+            1
+        );
+        assert_eq!(c.next_event().unwrap(), Event::Exit(3));
+        drop(a);
+        assert_eq!(c.next_event().unwrap(), Event::Closed);
     }
 
     #[test]

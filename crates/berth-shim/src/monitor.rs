@@ -695,6 +695,16 @@ impl Monitor {
                     .map(|c| c.timeout.as_secs_f64())
                     .unwrap_or(0.0);
                 let child = p.child;
+                // The command itself (its pid written by the exec), then the child waiting on it.
+                let pid_file = self.paths.run_dir.join("health.pid");
+                if let Some(pid) = std::fs::read_to_string(&pid_file)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<i32>().ok())
+                    .filter(|p| *p > 0)
+                {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let _ = std::fs::remove_file(&pid_file);
                 let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
                 self.finish_probe(-1, Some(format!("Health check exceeded timeout ({secs}s)")));
             }
@@ -722,7 +732,9 @@ impl Monitor {
         match berth_sys::process::clone_process(0) {
             Ok(berth_sys::process::CloneResult::Child) => {
                 drop(r);
-                let code = probe_child(&self.rt, &self.id, process, &w);
+                let pid_file = self.paths.run_dir.join("health.pid");
+                let _ = std::fs::remove_file(&pid_file);
+                let code = probe_child(&self.rt, &self.id, process, &w, pid_file);
                 berth_sys::process::exit_now(code);
             }
             Ok(berth_sys::process::CloneResult::Parent(child)) => {
@@ -838,7 +850,13 @@ fn write_log(log: &mut Option<LogWriter>, stream: Stream, entry: &[u8]) {
 
 /// In the forked probe child: stdio to the pipe, exec the check in the container, exit with its
 /// code.
-fn probe_child(rt: &Runtime, id: &str, process: oci_spec::runtime::Process, out: &OwnedFd) -> i32 {
+fn probe_child(
+    rt: &Runtime,
+    id: &str,
+    process: oci_spec::runtime::Process,
+    out: &OwnedFd,
+    pid_file: PathBuf,
+) -> i32 {
     let _ = crate::close_fds_except(&[out.as_raw_fd()]);
     if let Ok(null) = std::fs::File::open("/dev/null") {
         let _ = nix::unistd::dup2(null.as_raw_fd(), 0);
@@ -849,7 +867,7 @@ fn probe_child(rt: &Runtime, id: &str, process: oci_spec::runtime::Process, out:
         id: id.to_string(),
         process,
         console_socket: None,
-        pid_file: None,
+        pid_file: Some(pid_file),
         detach: false,
         preserve_fds: 0,
         ignore_paused: false,

@@ -309,6 +309,49 @@ fn health_turns_unhealthy() {
 }
 
 #[test]
+fn a_health_check_that_hangs_times_out() {
+    if skip() {
+        return;
+    }
+    let env = Env::new(&["sleep", "30"], |_| {});
+    let cfg = ShimConfig {
+        healthcheck: Some(HealthConfig {
+            test: Some(vec!["CMD".into(), "sleep".into(), "20".into()]),
+            // Long enough that the next probe has not begun when the test looks.
+            interval: 1_000_000_000,
+            timeout: 200_000_000,
+            retries: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let s = env.spawn_with(cfg, None).unwrap();
+    let st = env.wait_for("unhealthy", 20, |s| s["health"]["Status"] == "unhealthy");
+    let log = &st["health"]["Log"][0];
+    assert_eq!(log["ExitCode"], -1);
+    assert_eq!(log["Output"], "Health check exceeded timeout (0.2s)");
+    // The probe's own process was killed too: only the container's sleep is left.
+    std::thread::sleep(Duration::from_millis(100));
+    let sleeps = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\x0020\x00")
+        })
+        .filter(|p| alive(*p))
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cgroup")).is_ok_and(|c| c.contains(&env.id))
+        })
+        .count();
+    assert_eq!(sleeps, 0);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(s.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    env.wait_for("exit", 10, |s| s["status"] == "exited");
+}
+
+#[test]
 fn foreground_attach_at_spawn_feeds_stdin_and_reports_the_exit() {
     if skip() {
         return;

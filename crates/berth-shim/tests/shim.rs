@@ -567,3 +567,42 @@ fn an_oom_kill_is_recorded() {
 fn env_rootfs(env: &Env) -> PathBuf {
     env._dir.path().join("rootfs")
 }
+
+#[test]
+fn a_vanished_foreground_client_does_not_stop_the_shim() {
+    if skip() {
+        return;
+    }
+    // What a `run --rm` CLI killed with -9 leaves: its end of the control socket and its stdio
+    // close while the container runs. The shim carries on, logs, and removes the container.
+    let env = Env::new(&["sh", "-c", "sleep 0.3; echo late; echo more"], |_| {});
+    let (out_r, out_w) = nix::unistd::pipe().unwrap();
+    let cfg = ShimConfig {
+        auto_remove: true,
+        ..Default::default()
+    };
+    let s = env
+        .spawn_with(
+            cfg,
+            Some(AttachRequest {
+                stdin: None,
+                stdout: out_w.as_fd(),
+                stderr: out_w.as_fd(),
+                tty_size: None,
+                detach_keys: &[],
+            }),
+        )
+        .unwrap();
+    drop((s.control, out_r, out_w));
+    let start = Instant::now();
+    while env.paths.container_dir.exists() {
+        assert!(start.elapsed() < Duration::from_secs(10), "not removed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !alive(s.shim_pid) || {
+            std::thread::sleep(Duration::from_millis(300));
+            !alive(s.shim_pid)
+        }
+    );
+}

@@ -1,5 +1,21 @@
 //! berth-registry: an OCI distribution-spec 1.1 registry server over berth-content.
+//!
+//! [`serve`] runs `berth registry serve`; [`Server`] is the same server with the bound address
+//! exposed (tests, port 0); [`gc`] collects unreferenced blobs, safely while a server runs.
 #![forbid(unsafe_code)]
+
+mod auth;
+mod body;
+pub mod error;
+pub mod gc;
+pub mod names;
+mod server;
+pub mod storage;
+mod tls;
+
+pub use error::{ApiError, Code, RegistryError};
+pub use gc::{gc, gc_with, GcOptions, GcReport};
+pub use server::{Server, MAX_MANIFEST};
 
 use std::path::PathBuf;
 
@@ -20,16 +36,7 @@ pub struct ServeOptions {
     pub gc_interval: Option<std::time::Duration>,
 }
 
-/// Errors of the registry server.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// Not implemented yet.
-    #[error("registry server not implemented yet")]
-    Unimplemented,
-}
-
 /// Runs the registry until the process is killed (blocking; builds its own tokio runtime).
 pub fn serve(opts: ServeOptions) -> Result<(), RegistryError> {
-    let _ = opts;
-    Err(RegistryError::Unimplemented)
+    Server::bind(opts)?.run()
 }

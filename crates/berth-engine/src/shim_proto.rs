@@ -152,13 +152,14 @@ pub struct ShimPaths {
 }
 
 impl ShimPaths {
-    /// The layout for container `id`.
+    /// The layout for container `id` (the engine's [`crate::Paths`]).
     pub fn new(root: &Path, runroot: &Path, id: &str) -> ShimPaths {
+        let p = crate::Paths::new(root, runroot);
         ShimPaths {
-            container_dir: root.join("containers").join(id),
-            run_dir: runroot.join("containers").join(id),
-            runtime_root: runroot.join("runtime"),
-            lock: runroot.join("locks").join(format!("{id}.lock")),
+            container_dir: p.container_dir(id),
+            run_dir: p.run_dir(id),
+            runtime_root: p.runtime_root(),
+            lock: p.lock_file(id),
         }
     }
 

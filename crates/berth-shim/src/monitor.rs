@@ -187,7 +187,7 @@ impl Monitor {
             Err(e) => {
                 let code = start_error_code(&e);
                 diag(&m.paths, &format!("start failed: {e}"));
-                m.record_start_failure(code, &e, false);
+                m.record_start_failure(code, &e);
                 spawner.send(&ShimMsg::Error { code, message: e });
                 m.cleanup_files();
                 return 1;
@@ -350,14 +350,9 @@ impl Monitor {
         Ok(pid)
     }
 
-    /// A start that failed: docker keeps the status (created) at a first start, `exited` when a
-    /// restart failed.
-    fn record_start_failure(&mut self, code: i32, e: &str, restarting: bool) {
+    /// The first start failed: docker keeps the status (created) and records the error.
+    fn record_start_failure(&mut self, code: i32, e: &str) {
         let _ = self.store.update(|s| {
-            if restarting {
-                s.status = Status::Exited;
-                s.finished_at = now_text();
-            }
             s.pid = 0;
             s.exit_code = code.into();
             s.error = e.to_string();
@@ -644,7 +639,11 @@ impl Monitor {
         self.cancel_probe();
         let manually = self.store.manually_stopped();
         let restart = should_restart(&self.cfg.restart, code, self.restart_count, manually);
+        // Unmounted before the exit is recorded: whoever waits for it (stop, rm) finds the
+        // container's rootfs released.
+        let unmounted = !restart && self.unmount_rootfs();
         if let Err(e) = self.store.update(|s| {
+            s.rootfs_mounted &= !unmounted;
             s.status = if restart {
                 Status::Restarting
             } else {
@@ -672,17 +671,33 @@ impl Monitor {
         if self.restart_at.is_some_and(|t| t <= now) {
             self.restart_at = None;
             if self.store.manually_stopped() {
-                let _ = self.store.update(|s| s.status = Status::Exited);
+                let unmounted = self.unmount_rootfs();
+                let _ = self.store.update(|s| {
+                    s.status = Status::Exited;
+                    s.rootfs_mounted &= !unmounted;
+                });
                 return;
             }
             self.restart_count += 1;
             if let Err(e) = self.launch() {
                 diag(&self.paths, &format!("restart failed: {e}"));
                 let code = start_error_code(&e);
-                self.record_start_failure(code, &e, true);
                 let manually = self.store.manually_stopped();
-                if should_restart(&self.cfg.restart, code, self.restart_count, manually) {
-                    let _ = self.store.update(|s| s.status = Status::Restarting);
+                let again = should_restart(&self.cfg.restart, code, self.restart_count, manually);
+                let unmounted = !again && self.unmount_rootfs();
+                let _ = self.store.update(|s| {
+                    s.status = if again {
+                        Status::Restarting
+                    } else {
+                        Status::Exited
+                    };
+                    s.finished_at = now_text();
+                    s.pid = 0;
+                    s.exit_code = code.into();
+                    s.error = e.clone();
+                    s.rootfs_mounted &= !unmounted;
+                });
+                if again {
                     self.restart_at = Some(Instant::now() + self.backoff.delay(Duration::ZERO));
                 }
             }
@@ -797,6 +812,22 @@ impl Monitor {
         }
     }
 
+    /// Unmounts the container's rootfs (mounted by the engine at start); true when it is not
+    /// mounted any more.
+    fn unmount_rootfs(&self) -> bool {
+        let rootfs = self.paths.run_dir.join("rootfs");
+        match nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => true,
+            Err(e) => {
+                diag(
+                    &self.paths,
+                    &format!("unmounting {}: {e}", rootfs.display()),
+                );
+                false
+            }
+        }
+    }
+
     /// Removes the shim's own files (socket, pid file).
     fn cleanup_files(&self) {
         let _ = std::fs::remove_file(self.paths.socket());
@@ -807,16 +838,9 @@ impl Monitor {
     /// `--rm` remove the container.
     fn final_exit(&mut self) {
         let _ = self.rt.delete(&self.id, true);
-        let rootfs = self.paths.run_dir.join("rootfs");
-        match nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH) {
-            Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
-            Err(e) => diag(
-                &self.paths,
-                &format!("unmounting {}: {e}", rootfs.display()),
-            ),
-        }
+        let unmounted = self.unmount_rootfs();
         let _ = self.store.update(|s| {
-            s.rootfs_mounted = false;
+            s.rootfs_mounted &= !unmounted;
             s.shim_pid = 0;
             s.shim_start_time = 0;
             s.pid = 0;

@@ -86,9 +86,13 @@ pub enum EngineError {
     /// Reading logs failed.
     #[error(transparent)]
     Log(#[from] crate::logfile::LogError),
-    /// The shim failed to start the container; the text is the shim's.
+    /// The container did not start; the text is the shim's ([`EngineError::exit_code`] gives
+    /// docker's exit code for it: 127 command not found, 126 cannot be invoked, else 125).
     #[error("{0}")]
     Shim(String),
+    /// Spawning or talking to the shim failed.
+    #[error(transparent)]
+    ShimProto(#[from] crate::shim_proto::ShimError),
     /// A file operation failed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -144,6 +148,17 @@ impl EngineError {
     }
 }
 
+impl EngineError {
+    /// The exit status docker's CLI gives for this error in `run`/`start`: 126 or 127 when the
+    /// container's command could not be run, else 125.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            EngineError::Shim(msg) => crate::shim_proto::start_error_code(msg),
+            _ => 125,
+        }
+    }
+}
+
 impl Classify for EngineError {
     fn class(&self) -> ErrorClass {
         use EngineError::*;
@@ -170,7 +185,12 @@ impl Classify for EngineError {
                 crate::logfile::LogError::UnknownOpt(_) | crate::logfile::LogError::BadOpt { .. },
             ) => ErrorClass::InvalidArgument,
             Log(_) => ErrorClass::Internal,
-            Shim(_) => ErrorClass::FailedPrecondition,
+            Shim(msg) => match crate::shim_proto::start_error_code(msg) {
+                127 => ErrorClass::NotFound,
+                126 => ErrorClass::PermissionDenied,
+                _ => ErrorClass::FailedPrecondition,
+            },
+            ShimProto(e) => e.class(),
             Io { source, .. } => match source.raw_os_error() {
                 Some(errno) => berth_oci::error::class_of_errno(errno),
                 None => ErrorClass::Internal,

@@ -1,10 +1,17 @@
 //! ps and inspect: one database query plus one state-file read per container, no locks.
+//!
+//! A container whose state says running but whose shim is gone is reconciled on the way
+//! ([`Engine::reconcile`]), so `ps` never shows a dead container as up.
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::record::ContainerRecord;
-use crate::state::StateFile;
-use crate::types::{ContainerJson, ContainerSummary};
+use crate::state::{self, StateFile, Status};
+use crate::types::{
+    ContainerJson, ContainerState, ContainerSummary, GraphDriver, NetworkSettings, Port,
+    SummaryHostConfig, SummaryNetworkSettings,
+};
+use std::time::Duration;
 
 /// `ps` options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,24 +27,336 @@ pub struct ListOptions {
 pub struct Listed {
     pub record: ContainerRecord,
     pub state: StateFile,
+    /// `-s`: bytes in the writable layer.
+    pub size_rw: Option<i64>,
+}
+
+/// Go's zero time, what docker shows for a time that never happened.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn time_or_zero(s: &str) -> String {
+    if s.is_empty() {
+        ZERO_TIME.to_string()
+    } else {
+        s.to_string()
+    }
 }
 
 impl Engine {
     /// The containers, newest first.
     pub fn list(&self, o: ListOptions) -> Result<Vec<Listed>> {
-        let _ = o;
-        Err(EngineError::Invalid("ps: not implemented yet".into()))
+        let rows = self.meta.container_rows()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut st = match state::load(&self.paths, &row.id) {
+                Ok(s) => s,
+                // Mid-create (row first, then the directory) or mid-removal.
+                Err(EngineError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    StateFile::default()
+                }
+                Err(_) => StateFile {
+                    status: Status::Dead,
+                    ..Default::default()
+                },
+            };
+            if st.status.is_active()
+                && !state::process_alive(st.shim_pid, st.shim_start_time, &st.boot_id)
+            {
+                let _ = self.reconcile(&row.id);
+                st = state::load(&self.paths, &row.id).unwrap_or(st);
+            }
+            if !o.all && !st.status.is_active() {
+                continue;
+            }
+            let record = ContainerRecord::from_json(&row.id, &row.config)?;
+            let size_rw = o.size.then(|| self.size_rw(&record)).flatten();
+            out.push(Listed {
+                record,
+                state: st,
+                size_rw,
+            });
+        }
+        Ok(out)
+    }
+
+    fn size_rw(&self, rec: &ContainerRecord) -> Option<i64> {
+        let images = self.images().ok()?;
+        let dir = images.snapshotter().layer_dir(&rec.snapshot_key).ok()?;
+        Some(crate::volumes::du(&dir) as i64)
     }
 
     /// `ps` rows (Engine API `ContainerSummary`), newest first.
     pub fn list_summaries(&self, o: ListOptions) -> Result<Vec<ContainerSummary>> {
-        let _ = o;
-        Err(EngineError::Invalid("ps: not implemented yet".into()))
+        let now = crate::logfile::now_ns();
+        Ok(self.list(o)?.iter().map(|l| l.summary(now)).collect())
     }
 
     /// docker inspect's document; `size` adds SizeRw/SizeRootFs.
     pub fn inspect(&self, reference: &str, size: bool) -> Result<ContainerJson> {
-        let _ = (reference, size);
-        Err(EngineError::Invalid("inspect: not implemented yet".into()))
+        let row = self.lookup_row(reference)?;
+        let record = ContainerRecord::from_json(&row.id, &row.config)?;
+        let st = match self.reconciled_state(&row.id) {
+            Ok(s) => s,
+            Err(EngineError::NoSuchContainer(_)) => StateFile::default(),
+            Err(e) => return Err(e),
+        };
+        let size_rw = size.then(|| self.size_rw(&record)).flatten();
+        let mut j = Listed {
+            record,
+            state: st,
+            size_rw,
+        }
+        .inspect(self);
+        if size {
+            j.size_root_fs = j.size_rw;
+        }
+        Ok(j)
+    }
+}
+
+impl Listed {
+    /// Docker's `State` object.
+    pub fn container_state(&self) -> ContainerState {
+        let s = &self.state;
+        let running = matches!(s.status, Status::Running | Status::Paused);
+        ContainerState {
+            status: s.status.as_str().to_string(),
+            running,
+            paused: s.status == Status::Paused,
+            restarting: s.status == Status::Restarting,
+            oom_killed: s.oom_killed,
+            dead: s.status == Status::Dead,
+            pid: if running { s.pid as i64 } else { 0 },
+            exit_code: s.exit_code,
+            error: s.error.clone(),
+            started_at: time_or_zero(&s.started_at),
+            finished_at: time_or_zero(&s.finished_at),
+            health: s.health.clone(),
+        }
+    }
+
+    /// The `docker inspect` document.
+    pub fn inspect(&self, engine: &Engine) -> ContainerJson {
+        let r = &self.record;
+        let p = engine.paths();
+        let mut data = crate::types::StringMap::new();
+        if let Ok(images) = engine.images() {
+            if let Ok(dir) = images.snapshotter().layer_dir(&r.snapshot_key) {
+                data.insert("UpperDir".into(), dir.display().to_string());
+                if let Some(parent) = dir.parent() {
+                    data.insert("WorkDir".into(), parent.join("work").display().to_string());
+                }
+            }
+        }
+        data.insert("MergedDir".into(), p.rootfs(&r.id).display().to_string());
+        let mut ports = std::collections::BTreeMap::new();
+        for k in r.config.exposed_ports.iter().flat_map(|m| m.keys()) {
+            ports.insert(k.clone(), None);
+        }
+        let mut networks = std::collections::BTreeMap::new();
+        let mode = network_name(&r.host_config.network_mode);
+        if !mode.starts_with("container:") {
+            networks.insert(mode.clone(), serde_json::json!({}));
+        }
+        ContainerJson {
+            id: r.id.clone(),
+            created: crate::logfile::format_time(r.created as i128),
+            path: r.path.clone(),
+            args: r.args.clone(),
+            state: self.container_state(),
+            image: r.image_id.clone(),
+            resolv_conf_path: p.resolv_conf(&r.id).display().to_string(),
+            hostname_path: p.hostname_file(&r.id).display().to_string(),
+            hosts_path: p.hosts_file(&r.id).display().to_string(),
+            log_path: if r.host_config.log_config.kind == "none" {
+                String::new()
+            } else {
+                p.log_file(&r.id).display().to_string()
+            },
+            name: format!("/{}", r.name),
+            restart_count: self.state.restart_count,
+            driver: r.driver.clone(),
+            platform: r.platform.clone(),
+            mount_label: String::new(),
+            process_label: String::new(),
+            app_armor_profile: String::new(),
+            exec_ids: None,
+            host_config: r.host_config.clone(),
+            graph_driver: GraphDriver {
+                name: if r.driver == "overlay" {
+                    "overlay2".into()
+                } else {
+                    r.driver.clone()
+                },
+                data,
+            },
+            size_rw: self.size_rw,
+            size_root_fs: None,
+            mounts: r.mounts.clone(),
+            config: r.config.clone(),
+            network_settings: NetworkSettings {
+                sandbox_key: if self.state.status.is_active() && self.state.pid > 0 {
+                    format!("/proc/{}/ns/net", self.state.pid)
+                } else {
+                    String::new()
+                },
+                ports,
+                networks,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The `ps` row; `now_ns` for the human status text.
+    pub fn summary(&self, now_ns: i128) -> ContainerSummary {
+        let r = &self.record;
+        let mut command = r.path.clone();
+        for a in &r.args {
+            command.push(' ');
+            if a.contains(' ') {
+                command.push_str(&format!("'{a}'"));
+            } else {
+                command.push_str(a);
+            }
+        }
+        let mut ports = Vec::new();
+        for k in r.config.exposed_ports.iter().flat_map(|m| m.keys()) {
+            let (num, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+            if let Ok(n) = num.parse() {
+                ports.push(Port {
+                    private_port: n,
+                    kind: proto.to_string(),
+                    ..Default::default()
+                });
+            }
+        }
+        let mut networks = std::collections::BTreeMap::new();
+        let mode = network_name(&r.host_config.network_mode);
+        if !mode.starts_with("container:") {
+            networks.insert(mode.clone(), serde_json::json!({}));
+        }
+        ContainerSummary {
+            id: r.id.clone(),
+            names: vec![format!("/{}", r.name)],
+            image: r.image.clone(),
+            image_id: r.image_id.clone(),
+            command,
+            created: r.created / 1_000_000_000,
+            ports,
+            size_rw: self.size_rw,
+            size_root_fs: None,
+            labels: r.config.labels.clone().unwrap_or_default(),
+            state: self.state.status.as_str().to_string(),
+            status: status_text(&self.state, now_ns),
+            host_config: SummaryHostConfig { network_mode: mode },
+            network_settings: SummaryNetworkSettings { networks },
+            mounts: r.mounts.clone(),
+        }
+    }
+}
+
+fn network_name(mode: &str) -> String {
+    match mode {
+        "" | "default" => "bridge".into(),
+        m => m.to_string(),
+    }
+}
+
+/// Docker's human STATUS text (`Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`).
+pub fn status_text(s: &StateFile, now_ns: i128) -> String {
+    let since = |t: &str| -> String {
+        let then = crate::logfile::parse_time(t).unwrap_or(now_ns);
+        human_duration(Duration::from_nanos((now_ns - then).max(0) as u64))
+    };
+    match s.status {
+        Status::Running | Status::Paused => {
+            let up = since(&s.started_at);
+            if s.status == Status::Paused {
+                return format!("Up {up} (Paused)");
+            }
+            match s.health.as_ref().map(|h| h.status.as_str()) {
+                Some("starting") => format!("Up {up} (health: starting)"),
+                Some(h) if !h.is_empty() && h != "none" => format!("Up {up} ({h})"),
+                _ => format!("Up {up}"),
+            }
+        }
+        Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, since(&s.finished_at)),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+        Status::Created => "Created".into(),
+        Status::Exited => {
+            if s.finished_at.is_empty() {
+                return "Created".into();
+            }
+            format!("Exited ({}) {} ago", s.exit_code, since(&s.finished_at))
+        }
+    }
+}
+
+/// Docker's `units.HumanDuration`.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    match secs {
+        0 => "Less than a second".into(),
+        1..=59 => plural(secs, "second"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => plural(secs / 60, "minute"),
+        3600..=7199 => "About an hour".into(),
+        _ => {
+            let hours = secs / 3600;
+            if hours < 48 {
+                plural(hours, "hour")
+            } else if hours < 24 * 7 * 2 {
+                plural(hours / 24, "day")
+            } else if hours < 24 * 30 * 2 {
+                plural(hours / 24 / 7, "week")
+            } else if hours < 24 * 365 * 2 {
+                plural(hours / 24 / 30, "month")
+            } else {
+                plural(hours / 24 / 365, "year")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations_match_docker() {
+        let h = |s| human_duration(Duration::from_secs(s));
+        assert_eq!(h(0), "Less than a second");
+        assert_eq!(h(1), "1 second");
+        assert_eq!(h(59), "59 seconds");
+        assert_eq!(h(60), "About a minute");
+        assert_eq!(h(180), "3 minutes");
+        assert_eq!(h(3600), "About an hour");
+        assert_eq!(h(3 * 3600), "3 hours");
+        assert_eq!(h(3 * 86400), "3 days");
+    }
+
+    #[test]
+    fn status_texts() {
+        let now = 1_000_000_000_000_000_000i128;
+        let t = |ns: i128| crate::logfile::format_time(ns);
+        let mut s = StateFile::default();
+        assert_eq!(status_text(&s, now), "Created");
+        s.status = Status::Running;
+        s.started_at = t(now - 3_000_000_000);
+        assert_eq!(status_text(&s, now), "Up 3 seconds");
+        s.status = Status::Exited;
+        s.exit_code = 2;
+        s.finished_at = t(now - 120_000_000_000);
+        assert_eq!(status_text(&s, now), "Exited (2) 2 minutes ago");
     }
 }

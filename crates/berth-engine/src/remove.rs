@@ -1,8 +1,19 @@
 //! rm, rename, container prune.
+//!
+//! Removal order (each step idempotent, so a removal that failed half-way can be retried; the
+//! container is `dead` in between): kill if forced -> `removing` -> unmount the rootfs and drop
+//! the runtime's state -> remove the writable snapshot -> anonymous volumes (`-v`) -> database
+//! row -> container directories -> lock file.
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
+use crate::lifecycle::StopOptions;
+use crate::lock;
+use crate::mounting;
+use crate::record::{validate_name, ContainerRecord};
+use crate::state::{self, Status};
 use crate::types::PruneReport;
+use berth_meta::MetaError;
 
 /// `rm` flags.
 #[derive(Debug, Clone, Copy, Default)]
@@ -16,20 +27,205 @@ pub struct RemoveOptions {
 impl Engine {
     /// Removes a container; returns its ID. A running one needs `force`.
     pub fn remove(&self, reference: &str, o: RemoveOptions) -> Result<String> {
-        let _ = (reference, o);
-        Err(EngineError::Invalid("rm: not implemented yet".into()))
+        let id = self.lookup_row(reference)?.id;
+        let _lock = lock::lock(&self.paths, &id)?;
+        // Removed by someone else while we waited for the lock.
+        let Some(row) = self.meta.container_row(&id)? else {
+            return Err(EngineError::NoSuchContainer(reference.to_string()));
+        };
+        let rec = ContainerRecord::from_json(&row.id, &row.config)?;
+        let st = match self.reconciled_state(&id) {
+            Ok(s) => s,
+            Err(EngineError::NoSuchContainer(_)) => state::StateFile::default(),
+            Err(e) => return Err(e),
+        };
+        match st.status {
+            Status::Running | Status::Restarting if !o.force => {
+                return Err(EngineError::RemoveRunning(id))
+            }
+            Status::Paused if !o.force => return Err(EngineError::RemovePaused(id)),
+            s if s.is_active() => {
+                self.stop_locked(
+                    &rec,
+                    &StopOptions {
+                        timeout: Some(0),
+                        signal: Some("KILL".into()),
+                    },
+                )?;
+            }
+            _ => {}
+        }
+        let _ = state::update(&self.paths, &id, |s| s.status = Status::Removing);
+        match self.teardown(&rec, o.volumes) {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                let msg = e.to_string();
+                let _ = state::update(&self.paths, &id, |s| {
+                    s.status = Status::Dead;
+                    s.error = format!("removal failed: {msg}");
+                });
+                Err(e)
+            }
+        }
+    }
+
+    fn teardown(&self, rec: &ContainerRecord, volumes: bool) -> Result<()> {
+        let id = rec.id.as_str();
+        mounting::unmount_rootfs(&self.paths, id)?;
+        // The runtime's state (and cgroup) of the last run, if the shim did not delete it.
+        if self.paths.runtime_root().join(id).exists() {
+            let _ = self.runtime().delete(id, true);
+        }
+        let images = self.images()?;
+        let snaps = images.snapshotter();
+        if snaps.stat(&rec.snapshot_key).is_ok() {
+            snaps
+                .remove(&rec.snapshot_key)
+                .map_err(|source| EngineError::Snapshot {
+                    key: rec.snapshot_key.clone(),
+                    source,
+                })?;
+        }
+        if volumes || rec.host_config.auto_remove {
+            self.remove_anonymous_volumes(rec)?;
+        }
+        self.meta.delete_container_ref(id)?;
+        for dir in [self.paths.run_dir(id), self.paths.container_dir(id)] {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(EngineError::io("removing", &dir)(e)),
+            }
+        }
+        lock::remove_lock_file(&self.paths, id);
+        Ok(())
+    }
+
+    /// Removes the anonymous volumes of `rec` that no other container uses.
+    fn remove_anonymous_volumes(&self, rec: &ContainerRecord) -> Result<()> {
+        let names: Vec<&str> = rec.volume_names().collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let volumes = self.volumes()?;
+        let users = self.volume_users()?;
+        for name in names {
+            let Ok(v) = volumes.get(name) else { continue };
+            if !crate::create::is_anonymous(&v) {
+                continue;
+            }
+            let others: Vec<String> = users
+                .get(name)
+                .into_iter()
+                .flatten()
+                .filter(|u| *u != &rec.id)
+                .cloned()
+                .collect();
+            if others.is_empty() {
+                volumes.remove(name, &[])?;
+            }
+        }
+        Ok(())
     }
 
     /// Renames a container (docker's rules and name conflict text).
     pub fn rename(&self, reference: &str, new_name: &str) -> Result<()> {
-        let _ = (reference, new_name);
-        Err(EngineError::Invalid("rename: not implemented yet".into()))
+        let name = validate_name(new_name)?;
+        let id = self.lookup_row(reference)?.id;
+        let _lock = lock::lock(&self.paths, &id)?;
+        let mut rec = self.record(&id)?;
+        if rec.name == name {
+            return Err(EngineError::SameName);
+        }
+        rec.name = name.clone();
+        self.meta
+            .rename_container(&id, &name, &rec.to_json()?)
+            .map_err(|e| match e {
+                MetaError::ContainerNameInUse { name, other } => {
+                    EngineError::NameInUse { name, id: other }
+                }
+                e => e.into(),
+            })
     }
 
-    /// Removes every stopped container whose labels match (`label=k[=v]`, `label!=...`) and
-    /// which was created before `until_ns` when given.
+    /// Removes every stopped container whose labels match `filters` (`label=k`, `label=k=v`,
+    /// `label!=k[=v]`) and which was created before `until_ns` when given.
     pub fn prune(&self, labels: &[String], until_ns: Option<i64>) -> Result<PruneReport> {
-        let _ = (labels, until_ns);
-        Err(EngineError::Invalid("prune: not implemented yet".into()))
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0u64;
+        for l in self.list(crate::list::ListOptions {
+            all: true,
+            size: false,
+        })? {
+            if l.state.status.is_active() || l.state.status == Status::Removing {
+                continue;
+            }
+            if until_ns.is_some_and(|u| l.record.created >= u) {
+                continue;
+            }
+            let empty = Default::default();
+            let have = l.record.config.labels.as_ref().unwrap_or(&empty);
+            if !labels.iter().all(|f| label_matches(have, f)) {
+                continue;
+            }
+            let size = self
+                .images()
+                .ok()
+                .and_then(|i| i.snapshotter().layer_dir(&l.record.snapshot_key).ok())
+                .map(|d| crate::volumes::du(&d))
+                .unwrap_or(0);
+            match self.remove(&l.record.id, RemoveOptions::default()) {
+                Ok(id) => {
+                    deleted.push(id);
+                    reclaimed += size;
+                }
+                Err(EngineError::NoSuchContainer(_)) => {}
+                Err(EngineError::RemoveRunning(_)) | Err(EngineError::RemovePaused(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(PruneReport {
+            containers_deleted: Some(deleted),
+            volumes_deleted: None,
+            space_reclaimed: reclaimed,
+        })
+    }
+}
+
+/// Docker's label filter: `k`, `k=v`, with `!` before `=` negating (`label!=k`).
+fn label_matches(have: &crate::types::StringMap, filter: &str) -> bool {
+    let (negate, f) = match filter.split_once("!=") {
+        Some((k, v)) => (
+            true,
+            if v.is_empty() {
+                k.to_string()
+            } else {
+                format!("{k}={v}")
+            },
+        ),
+        None => (false, filter.to_string()),
+    };
+    let hit = match f.split_once('=') {
+        Some((k, v)) => have.get(k).is_some_and(|x| x == v),
+        None => have.contains_key(&f),
+    };
+    hit != negate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_filters() {
+        let mut have = crate::types::StringMap::new();
+        have.insert("a".into(), "1".into());
+        assert!(label_matches(&have, "a"));
+        assert!(label_matches(&have, "a=1"));
+        assert!(!label_matches(&have, "a=2"));
+        assert!(!label_matches(&have, "b"));
+        assert!(label_matches(&have, "b!="));
+        assert!(!label_matches(&have, "a!=1"));
+        assert!(label_matches(&have, "a!=2"));
     }
 }

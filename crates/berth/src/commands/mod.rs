@@ -40,7 +40,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             mount::unmount_image(&store()?, &cli.runroot, a)
         }
         Command::System(SystemCommand::Df(a)) => system::df(&store()?, a),
-        Command::System(SystemCommand::Check(a)) => system::check(&store()?, a),
+        Command::System(SystemCommand::Check(a)) => {
+            // Containers first (reconcile run state), then the image store.
+            let containers_ok = containers::check(&cli, a.repair, a.quiet)?;
+            let code = system::check(&store()?, a)?;
+            Ok(if containers_ok { code } else { 1 })
+        }
         Command::System(SystemCommand::Sync) => system::sync(&store()?),
         Command::System(SystemCommand::Prune(a)) => containers::system_prune(&cli, a),
         Command::System(SystemCommand::Info(a)) => containers::info(&cli, a),

@@ -100,7 +100,6 @@ pub struct Session<'a> {
     stdio: &'a Stdio,
     signals: Signals,
     sig_proxy: bool,
-    tty: bool,
 }
 
 impl<'a> Session<'a> {
@@ -121,7 +120,6 @@ impl<'a> Session<'a> {
             stdio,
             signals,
             sig_proxy,
-            tty: s.tty,
         })
     }
 
@@ -165,11 +163,6 @@ impl<'a> Session<'a> {
                 }
             }
         }
-    }
-
-    /// Whether the container has a tty.
-    pub fn tty(&self) -> bool {
-        self.tty
     }
 
     /// Ends raw mode now (before printing anything after the session).

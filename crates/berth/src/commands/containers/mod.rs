@@ -1,118 +1,135 @@
 //! The container verbs: run, create, ps, logs, exec, ... and volumes, `system prune`, `info`.
 //!
-//! Each submodule has one job: `options` turns flags into Docker's Config/HostConfig, `names`
-//! makes random names, `status` and `ps` the listing, the others one verb family each.
+//! Each submodule has one job: `options` turns flags into Docker's Config/HostConfig, `run` the
+//! create/start/attach flows, `attach` + `terminal` the attached session, `lifecycle` the verbs
+//! that change a container's state, `query` the ones that read it, `ps`/`status`/`show`/`logs`/
+//! `info` docker's output shapes, `volume` the volume verbs, `names` docker-style names.
 
-#[allow(dead_code)]
 mod attach;
-#[allow(dead_code)]
 mod info;
-#[allow(dead_code)]
+mod lifecycle;
 mod logs;
-#[allow(dead_code)] // Used once the engine takes a name from the CLI.
+#[allow(dead_code)] // The engine names containers itself; kept for `berth serve`'s callers.
 mod names;
 mod options;
-#[allow(dead_code)] // Wired to the engine as it lands.
 mod ps;
-#[allow(dead_code)]
+mod query;
+mod run;
 mod show;
-#[allow(dead_code)]
 mod status;
-#[allow(dead_code)]
 mod terminal;
 mod volume;
 
 use crate::cli::{Cli, InspectArgs};
 use crate::cli_containers::{ContainerCommand, ContainerVerbs, InfoArgs, SystemPruneArgs};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use berth_engine::{Engine, EngineOptions};
 
 pub use options::OptionError;
+
+/// Opens the engine over the command line's roots.
+pub fn engine(cli: &Cli) -> Result<Engine> {
+    let driver = berth_image::Driver::parse(&cli.storage_driver)?;
+    Engine::open(EngineOptions {
+        root: cli.root.clone(),
+        runroot: cli.runroot.clone(),
+        driver,
+    })
+    .with_context(|| format!("opening the container store in {}", cli.root.display()))
+}
 
 /// Runs a container verb; returns the exit status.
 pub fn run(cli: &Cli, verb: &ContainerVerbs) -> Result<i32> {
     use ContainerCommand as C;
     use ContainerVerbs as V;
     match verb {
-        V::Run(a) | V::Container(C::Run(a)) => usage_errors_exit_125("run", || {
-            let mode = if a.detach {
-                options::Mode::RunDetached
-            } else {
-                options::Mode::RunForeground
-            };
-            let req = options::build(&a.opts, mode)?;
-            let _types = options::to_types(&req, &a.opts)?;
-            pending("run")
-        }),
-        V::Create(a) | V::Container(C::Create(a)) => usage_errors_exit_125("create", || {
-            let req = options::build(&a.opts, options::Mode::Create)?;
-            let _types = options::to_types(&req, &a.opts)?;
-            pending("create")
-        }),
-        V::Start(_) | V::Container(C::Start(_)) => pending("start"),
-        V::Stop(_) | V::Container(C::Stop(_)) => pending("stop"),
-        V::Kill(_) | V::Container(C::Kill(_)) => pending("kill"),
-        V::Restart(_) | V::Container(C::Restart(_)) => pending("restart"),
-        V::Pause(_) | V::Container(C::Pause(_)) => pending("pause"),
-        V::Unpause(_) | V::Container(C::Unpause(_)) => pending("unpause"),
-        V::Rm(_) | V::Container(C::Rm(_)) => pending("rm"),
-        V::Ps(_) | V::Container(C::Ls(_)) => pending("ps"),
-        V::Logs(_) | V::Container(C::Logs(_)) => pending("logs"),
-        V::Exec(_) | V::Container(C::Exec(_)) => pending("exec"),
-        V::Attach(_) | V::Container(C::Attach(_)) => pending("attach"),
-        V::Wait(_) | V::Container(C::Wait(_)) => pending("wait"),
-        V::Container(C::Inspect(_)) => pending("container inspect"),
-        V::Top(_) | V::Container(C::Top(_)) => pending("top"),
-        V::Stats(_) | V::Container(C::Stats(_)) => pending("stats"),
-        V::Port(_) | V::Container(C::Port(_)) => pending("port"),
-        V::Rename(_) | V::Container(C::Rename(_)) => pending("rename"),
+        V::Run(a) | V::Container(C::Run(a)) => exit_codes("run", || run::run(cli, a)),
+        V::Create(a) | V::Container(C::Create(a)) => exit_codes("create", || run::create(cli, a)),
+        V::Start(a) | V::Container(C::Start(a)) => run::start(cli, a),
+        V::Attach(a) | V::Container(C::Attach(a)) => run::attach(cli, a),
+        V::Stop(a) | V::Container(C::Stop(a)) => usage_125("stop", || lifecycle::stop(cli, a)),
+        V::Kill(a) | V::Container(C::Kill(a)) => usage_125("kill", || lifecycle::kill(cli, a)),
+        V::Restart(a) | V::Container(C::Restart(a)) => {
+            usage_125("restart", || lifecycle::restart(cli, a))
+        }
+        V::Pause(a) | V::Container(C::Pause(a)) => lifecycle::pause(cli, a),
+        V::Unpause(a) | V::Container(C::Unpause(a)) => lifecycle::unpause(cli, a),
+        V::Rm(a) | V::Container(C::Rm(a)) => lifecycle::rm(cli, a),
+        V::Wait(a) | V::Container(C::Wait(a)) => lifecycle::wait(cli, a),
+        V::Rename(a) | V::Container(C::Rename(a)) => lifecycle::rename(cli, a),
+        V::Container(C::Prune(a)) => lifecycle::prune(cli, a),
+        V::Ps(a) | V::Container(C::Ls(a)) => query::ps(cli, a),
+        V::Container(C::Inspect(a)) => query::container_inspect(cli, a),
+        V::Logs(a) | V::Container(C::Logs(a)) => query::logs(cli, a),
+        V::Exec(a) | V::Container(C::Exec(a)) => usage_125("exec", || query::exec(cli, a)),
+        V::Top(a) | V::Container(C::Top(a)) => query::top(cli, a),
+        V::Stats(a) | V::Container(C::Stats(a)) => query::stats(cli, a),
+        V::Port(a) | V::Container(C::Port(a)) => query::port(cli, a),
         V::Cp(_) | V::Container(C::Cp(_)) => pending("cp"),
         V::Diff(_) | V::Container(C::Diff(_)) => pending("diff"),
         V::Commit(_) | V::Container(C::Commit(_)) => pending("commit"),
         V::Export(_) | V::Container(C::Export(_)) => pending("export"),
-        V::Container(C::Prune(_)) => pending("container prune"),
-        V::Volume(c) => volume::run(cli, c, &|| volume_users(cli)),
+        V::Volume(c) => volume::run(cli, c, &|| {
+            let e = engine(cli)?;
+            Ok(e.volume_users()?)
+        }),
         V::Info(a) => info(cli, a),
     }
 }
 
-/// `berth inspect`: containers first, then images, as docker's `inspect` tries both.
+/// `berth inspect`: containers first, then images, then volumes, as docker's `inspect` tries.
 pub fn inspect(cli: &Cli, a: &InspectArgs) -> Result<i32> {
-    let _ = cli;
-    match a.typ.as_deref() {
-        None | Some("image") => {
-            let store = super::open_store(cli)?;
-            super::images::inspect(&store, a)
-        }
-        Some("container") | Some("volume") => pending("inspect"),
-        Some(t) => bail!("\"{t}\" is not a valid value for --type"),
-    }
+    query::inspect(cli, a)
 }
 
 /// `berth system prune`.
-pub fn system_prune(_cli: &Cli, _a: &SystemPruneArgs) -> Result<i32> {
-    pending("system prune")
+pub fn system_prune(cli: &Cli, a: &SystemPruneArgs) -> Result<i32> {
+    query::system_prune(cli, a)
 }
 
 /// `berth info` / `berth system info`.
-pub fn info(_cli: &Cli, _a: &InfoArgs) -> Result<i32> {
-    pending("info")
+pub fn info(cli: &Cli, a: &InfoArgs) -> Result<i32> {
+    query::info(cli, a)
 }
 
-/// Which containers use each volume. No container exists before the engine's create lands.
-fn volume_users(_cli: &Cli) -> Result<volume::Users> {
-    Ok(volume::Users::new())
+/// `berth system check` for containers: reconciles run state a dead shim or a reboot left
+/// untrue (with `repair`); prints what it found; true when nothing is left wrong.
+pub fn check(cli: &Cli, repair: bool, quiet: bool) -> Result<bool> {
+    let engine = engine(cli)?;
+    let r = engine.check(repair)?;
+    for f in &r.fixed {
+        println!("repaired: {f}");
+    }
+    for p in &r.problems {
+        println!("problem: {p}");
+    }
+    if !quiet {
+        println!(
+            "checked containers: {}",
+            if r.problems.is_empty() && r.fixed.is_empty() {
+                "consistent".to_string()
+            } else {
+                format!("{} fixed, {} problems", r.fixed.len(), r.problems.len())
+            }
+        );
+    }
+    Ok(r.problems.is_empty())
 }
 
 fn pending(verb: &str) -> Result<i32> {
     bail!("berth {verb}: not available in this build yet")
 }
 
-/// Runs `f`; any error is berth's own (docker's `run`/`create` exit 125), printed here with
-/// docker's usage hint for flag errors.
-fn usage_errors_exit_125(verb: &str, f: impl FnOnce() -> Result<i32>) -> Result<i32> {
+/// For `run`/`create`: every error is berth's own (docker's exit 125) unless it carries its own
+/// code (126/127 when the command cannot run); printed here, flag errors with docker's hint.
+fn exit_codes(verb: &str, f: impl FnOnce() -> Result<i32>) -> Result<i32> {
     match f() {
         Ok(code) => Ok(code),
         Err(e) => {
+            if let Some(x) = e.downcast_ref::<run::ExitError>() {
+                eprintln!("Error: {}", chain(&x.error));
+                return Ok(x.code);
+            }
             if e.downcast_ref::<OptionError>().is_some() {
                 eprintln!("Error: {e}\nSee 'berth {verb} --help'.");
             } else {
@@ -120,6 +137,17 @@ fn usage_errors_exit_125(verb: &str, f: impl FnOnce() -> Result<i32>) -> Result<
             }
             Ok(125)
         }
+    }
+}
+
+/// Flag errors (docker's parse-time errors) exit 125; other errors go up (exit 1).
+fn usage_125(verb: &str, f: impl FnOnce() -> Result<i32>) -> Result<i32> {
+    match f() {
+        Err(e) if e.downcast_ref::<OptionError>().is_some() => {
+            eprintln!("Error: {e}\nSee 'berth {verb} --help'.");
+            Ok(125)
+        }
+        other => other,
     }
 }
 

@@ -3,7 +3,6 @@
 //! Works on Engine API JSON: a container's `ContainerSummary` (what `GET /containers/json`
 //! returns), built by [`summary_from_inspect`] when only the inspect document is at hand.
 
-use super::status;
 use crate::cli_containers::PsArgs;
 use crate::filters::Filters;
 use crate::output::{self, Column};
@@ -44,6 +43,7 @@ pub const FILTERS: &[&str] = &[
 ];
 
 /// Builds a [`Listed`] from a container's inspect document (`ContainerJson`).
+#[cfg(test)]
 pub fn summary_from_inspect(c: &Value, now: i64) -> Listed {
     let state = &c["State"];
     let path = c["Path"].as_str().unwrap_or("");
@@ -103,8 +103,8 @@ pub fn summary_from_inspect(c: &Value, now: i64) -> Listed {
         "Created": created_secs,
         "Ports": ports,
         "Labels": c["Config"]["Labels"].as_object().cloned().unwrap_or_default(),
-        "State": status::state_word(state),
-        "Status": status::status_text(state, now),
+        "State": super::status::state_word(state),
+        "Status": super::status::status_text(state, now),
         "HostConfig": {"NetworkMode": c["HostConfig"]["NetworkMode"]},
         "NetworkSettings": {"Networks": c["NetworkSettings"]["Networks"].as_object().cloned().unwrap_or_default()},
         "Mounts": c["Mounts"].as_array().cloned().unwrap_or_default(),
@@ -117,7 +117,7 @@ pub fn summary_from_inspect(c: &Value, now: i64) -> Listed {
     Listed {
         summary,
         exit_code: state["ExitCode"].as_i64().unwrap_or(0),
-        health: status::health_word(state),
+        health: super::status::health_word(state),
         created_ns: i128::from(created_secs) * 1_000_000_000 + i128::from(created_nanos),
     }
 }

@@ -40,15 +40,6 @@ impl StatsSample {
     }
 }
 
-/// CPU percent from two cumulative CPU-time readings (ns) `wall_ns` apart: docker's
-/// `cpuDelta / systemDelta * onlineCPUs * 100` where the system delta is `wall * onlineCPUs`.
-pub fn cpu_percent(prev_ns: u64, now_ns: u64, wall_ns: u64) -> f64 {
-    if wall_ns == 0 || now_ns < prev_ns {
-        return 0.0;
-    }
-    (now_ns - prev_ns) as f64 / wall_ns as f64 * 100.0
-}
-
 /// A sample from the engine's Engine-API `Stats` (docker's CLI arithmetic: memory without the
 /// inactive page cache, CPU from the `precpu` -> `cpu` deltas, I/O summed over devices).
 pub fn sample_from_stats(s: &berth_engine::types::Stats) -> StatsSample {
@@ -291,7 +282,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "x: 0.00%\n");
-        assert_eq!(cpu_percent(0, 500, 1000), 50.0);
     }
 
     #[test]

@@ -69,6 +69,7 @@ pub fn status_text(state: &Value, now: i64) -> String {
 
 /// Docker's `State.StateString()`: `created`, `running`, `paused`, `restarting`, `removing`,
 /// `exited` or `dead`.
+#[cfg(test)]
 pub fn state_word(state: &Value) -> String {
     if let Some(s) = state.get("Status").and_then(Value::as_str) {
         if !s.is_empty() {

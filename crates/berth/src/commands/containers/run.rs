@@ -1,0 +1,263 @@
+//! `run`, `create`, `start`, `attach`: flags -> engine create, start with the caller's stdio
+//! handed to the shim, and the attached session until the container exits or is detached.
+
+use super::attach::{Ended, Session, Stdio, Streams};
+use super::options::{self, Mode, OptionError};
+use super::terminal;
+use crate::cli::Cli;
+use crate::cli_containers::{AttachArgs, ContainerOptions, CreateArgs, RunArgs, StartArgs};
+use anyhow::{bail, Context, Result};
+use berth_engine::shim_proto::{self, Control, ShimPaths};
+use berth_engine::types::CreateBody;
+use berth_engine::{CreateOptions, Engine, EngineError, RemoveOptions, StartOptions};
+
+/// An error with the exit code docker gives it (125 berth's own, 126/127 exec failures).
+#[derive(Debug)]
+pub struct ExitError {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl std::fmt::Display for ExitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.error)
+    }
+}
+
+impl std::error::Error for ExitError {}
+
+/// The exit code of a failed start: the shim's 126/127 for a command that cannot run.
+fn start_failure(e: EngineError) -> anyhow::Error {
+    let code = match &e {
+        EngineError::Shim(msg) => shim_proto::start_error_code(msg),
+        _ => 125,
+    };
+    ExitError {
+        code,
+        error: e.into(),
+    }
+    .into()
+}
+
+/// `berth create`.
+pub fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
+    let engine = super::engine(cli)?;
+    let id = create_container(&engine, &a.opts, Mode::Create)?;
+    println!("{id}");
+    Ok(0)
+}
+
+/// Flags -> a created container; returns its full ID.
+fn create_container(engine: &Engine, o: &ContainerOptions, mode: Mode) -> Result<String> {
+    if let Some(cid) = &o.cidfile {
+        if cid.exists() {
+            bail!(
+                "Container ID file found, make sure the other container isn't running or delete {}",
+                cid.display()
+            );
+        }
+    }
+    let req = options::build(o, mode)?;
+    let (config, mut host_config) = options::to_types(&req, o)?;
+    if let Some(cid) = &o.cidfile {
+        host_config.container_id_file = cid.display().to_string();
+    }
+    let resp = engine.create(CreateOptions {
+        name: req.name.clone(),
+        body: CreateBody {
+            config,
+            host_config,
+            networking_config: None,
+        },
+    })?;
+    for w in &resp.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    if let Some(cid) = &o.cidfile {
+        std::fs::write(cid, &resp.id).with_context(|| {
+            format!(
+                "failed to write the container ID to the file {}",
+                cid.display()
+            )
+        })?;
+    }
+    Ok(resp.id)
+}
+
+fn detach_keys(given: Option<&str>) -> Result<Vec<u8>> {
+    match given {
+        None => Ok(Vec::new()),
+        Some(k) => terminal::parse_detach_keys(k).map_err(|_| {
+            OptionError::Invalid(format!("Invalid detach keys ({k}) provided")).into()
+        }),
+    }
+}
+
+/// `berth run`.
+pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
+    let keys = detach_keys(a.detach_keys.as_deref())?;
+    let engine = super::engine(cli)?;
+    let mode = if a.detach {
+        Mode::RunDetached
+    } else {
+        Mode::RunForeground
+    };
+    let id = create_container(&engine, &a.opts, mode)?;
+    if a.detach {
+        if let Err(e) = engine.start(&id, StartOptions::default()) {
+            if a.opts.rm {
+                let _ = engine.remove(
+                    &id,
+                    RemoveOptions {
+                        force: true,
+                        volumes: true,
+                    },
+                );
+            }
+            return Err(start_failure(e));
+        }
+        println!("{id}");
+        return Ok(0);
+    }
+    let rec = engine.lookup(&id)?;
+    let streams = Streams {
+        stdin: rec.config.attach_stdin,
+        stdout: rec.config.attach_stdout,
+        stderr: rec.config.attach_stderr,
+        tty: rec.config.tty,
+        sig_proxy: a.sig_proxy,
+    };
+    let code = attached_start(&engine, &id, &streams, &keys)?;
+    Ok(code)
+}
+
+/// Starts `id` with our stdio attached and waits for the session's end; returns the exit code.
+fn attached_start(engine: &Engine, id: &str, streams: &Streams, keys: &[u8]) -> Result<i32> {
+    let stdio = Stdio::new()?;
+    let mut session = Session::begin(streams, &stdio)?;
+    let started = engine.start(
+        id,
+        StartOptions {
+            attach: Some(stdio.request(streams, keys)),
+        },
+    );
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            session.end();
+            return Err(start_failure(e));
+        }
+    };
+    let Some(mut control) = started.control else {
+        session.end();
+        // The engine did not hand back a channel: wait for the exit like `wait`.
+        return wait_code(engine, id);
+    };
+    finish(engine, id, &mut session, &mut control)
+}
+
+/// Runs the session; maps its end to our exit code.
+fn finish(
+    engine: &Engine,
+    id: &str,
+    session: &mut Session<'_>,
+    control: &mut Control,
+) -> Result<i32> {
+    let ended = session.run(control, &mut |sig| {
+        let _ = engine.kill(id, Some(sig.as_str()));
+    });
+    let ended = ended?;
+    Ok(match ended {
+        Ended::Exit(code) => code,
+        Ended::Detached => 0,
+        // The shim went away without a word: whatever the engine recorded.
+        Ended::Closed => wait_code(engine, id).unwrap_or(125),
+    })
+}
+
+fn wait_code(engine: &Engine, id: &str) -> Result<i32> {
+    let r = engine.wait(id, berth_engine::WaitCondition::NotRunning)?;
+    Ok(r.status_code as i32)
+}
+
+/// `berth start`.
+pub fn start(cli: &Cli, a: &StartArgs) -> Result<i32> {
+    let engine = super::engine(cli)?;
+    let keys = detach_keys(a.detach_keys.as_deref())?;
+    if a.attach || a.interactive {
+        if a.containers.len() > 1 {
+            bail!("you cannot start and attach multiple containers at once");
+        }
+        let rec = engine.lookup(&a.containers[0])?;
+        let streams = Streams {
+            stdin: a.interactive && rec.config.open_stdin,
+            stdout: true,
+            stderr: true,
+            tty: rec.config.tty,
+            sig_proxy: true,
+        };
+        let state = engine.state(&rec.id)?;
+        if state.status.is_active() {
+            // Already running: attach to it.
+            return attach_running(&engine, &rec.id, &streams, &keys);
+        }
+        return attached_start(&engine, &rec.id, &streams, &keys);
+    }
+    let mut status = 0;
+    for c in &a.containers {
+        match engine.start(c, StartOptions::default()) {
+            Ok(_) => println!("{c}"),
+            Err(e) => {
+                eprintln!("Error: {}", start_failure(e));
+                status = 1;
+            }
+        }
+    }
+    if status != 0 {
+        eprintln!(
+            "Error: failed to start containers: {}",
+            a.containers.join(", ")
+        );
+    }
+    Ok(status)
+}
+
+fn attach_running(engine: &Engine, id: &str, streams: &Streams, keys: &[u8]) -> Result<i32> {
+    let paths = ShimPaths::new(&engine.paths().root, &engine.paths().runroot, id);
+    let stdio = Stdio::new()?;
+    let mut session = Session::begin(streams, &stdio)?;
+    let mut control = match Control::connect(&paths) {
+        Ok(c) => c,
+        Err(e) => {
+            session.end();
+            return Err(e).context("attaching to the container");
+        }
+    };
+    if let Err(e) = control.attach(&stdio.request(streams, keys)) {
+        session.end();
+        return Err(e).context("attaching to the container");
+    }
+    finish(engine, id, &mut session, &mut control)
+}
+
+/// `berth attach`.
+pub fn attach(cli: &Cli, a: &AttachArgs) -> Result<i32> {
+    let engine = super::engine(cli)?;
+    let keys = detach_keys(a.detach_keys.as_deref())?;
+    let rec = engine.lookup(&a.container)?;
+    let state = engine.state(&rec.id)?;
+    if state.status == berth_engine::Status::Paused {
+        bail!("You cannot attach to a paused container, unpause it first");
+    }
+    if !state.status.is_active() {
+        bail!("You cannot attach to a stopped container, start it first");
+    }
+    let streams = Streams {
+        stdin: !a.no_stdin && rec.config.open_stdin,
+        stdout: true,
+        stderr: true,
+        tty: rec.config.tty,
+        sig_proxy: a.sig_proxy,
+    };
+    attach_running(&engine, &rec.id, &streams, &keys)
+}

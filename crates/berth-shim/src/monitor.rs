@@ -522,7 +522,10 @@ impl Monitor {
 
     fn on_client_msg(&mut self, i: usize) {
         let master = self.inc.as_ref().and_then(|inc| inc.master.as_ref());
-        let c = &mut self.clients[i];
+        // Clients may have been dropped by an earlier event of the same poll round (an exit).
+        let Some(c) = self.clients.get_mut(i) else {
+            return;
+        };
         match c.reader.fill(c.sock.as_fd()) {
             Ok(true) => {}
             _ => {
@@ -551,7 +554,7 @@ impl Monitor {
 
     fn on_client_stdin(&mut self, i: usize) {
         let stdin_once = self.cfg.stdin_once;
-        let Some(io) = self.clients[i].io.as_mut() else {
+        let Some(io) = self.clients.get_mut(i).and_then(|c| c.io.as_mut()) else {
             return;
         };
         let Some(stdin) = io.stdin.as_mut() else {

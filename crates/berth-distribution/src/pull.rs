@@ -131,7 +131,7 @@ pub fn pull(
         }
     }
     if opts.all_tags {
-        progress.line(&format!("{}", r_name(&outcomes)));
+        progress.line(&r_name(&outcomes));
     }
     Ok(outcomes)
 }

@@ -64,7 +64,9 @@ fn taken_name_names_the_holder() {
     );
     assert!(err.contains(&id), "the error names the holder: {err}");
     assert_eq!(b.all_ids(), std::slice::from_ref(&id));
-    let (_, err) = b.code(1, &["rename", &id, "taken"]);
+    b.code(125, &["run", "--name", "x", "busybox"]);
+    b.ok(&["create", "--name", "other", "busybox"]);
+    let (_, err) = b.code(1, &["rename", "other", "taken"]);
     assert!(err.contains("already in use"), "{err}");
     b.code(125, &["run", "--name", "bad/name", "busybox"]);
 }
@@ -89,16 +91,16 @@ fn cp_does_not_escape_through_symlinks() {
     let outside = b.path("outside");
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::write(outside.join("secret"), "host secret").unwrap();
-    b.detached(&["--name", "c"], &["sleep", "1000"]);
+    b.detached(&["--name", "cc"], &["sleep", "1000"]);
     // Inside: /esc points (absolutely, and by ..) at the host path of `outside`.
     let target = outside.to_str().unwrap();
-    b.ok(&["exec", "c", "sh", "-c", &format!(
+    b.ok(&["exec", "cc", "sh", "-c", &format!(
         "mkdir -p $(dirname {target}) && ln -s {target} /esc && ln -s ../../../../../../..{target} /esc2"
     )]);
     let src = b.path("payload");
     std::fs::write(&src, "payload").unwrap();
     for link in ["/esc", "/esc2"] {
-        let out = b.run(&["cp", src.to_str().unwrap(), &format!("c:{link}/dropped")]);
+        let out = b.run(&["cp", src.to_str().unwrap(), &format!("cc:{link}/dropped")]);
         // Either refused, or written inside the container: never on the host.
         assert!(
             !outside.join("dropped").exists(),
@@ -106,7 +108,7 @@ fn cp_does_not_escape_through_symlinks() {
             describe("cp", &out)
         );
         let back = b.path(&format!("back{}", link.len()));
-        let out = b.run(&["cp", &format!("c:{link}/secret"), back.to_str().unwrap()]);
+        let out = b.run(&["cp", &format!("cc:{link}/secret"), back.to_str().unwrap()]);
         let got = std::fs::read_to_string(&back).unwrap_or_default();
         assert_ne!(
             got,
@@ -115,7 +117,10 @@ fn cp_does_not_escape_through_symlinks() {
             describe("cp", &out)
         );
     }
-    let (_, err) = b.code(1, &["cp", "c:/no/such/file", b.path("x").to_str().unwrap()]);
+    let (_, err) = b.code(
+        1,
+        &["cp", "cc:/no/such/file", b.path("x").to_str().unwrap()],
+    );
     assert!(err.contains("No such") || err.contains("no such"), "{err}");
 }
 

@@ -95,11 +95,15 @@ impl Berth {
         let base = std::env::var_os("BERTH_TEST_TMP")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
-        let dir = base.join(unique("berth-ctr"));
+        let name = unique("bt");
+        let dir = base.join(format!("berth-ctr-{name}"));
         fs::create_dir_all(&dir).unwrap();
+        // The runroot holds unix sockets (`containers/<64 hex>/shim.sock`): keep it short, as
+        // /run/berth is, or the socket path passes the 108-byte sun_path limit.
+        let runroot = PathBuf::from("/run").join(&name);
         Berth {
             root: dir.join("root"),
-            runroot: dir.join("run"),
+            runroot,
             dir,
         }
     }
@@ -288,12 +292,20 @@ impl Drop for Berth {
         for id in &ids {
             remove_cgroup(id);
         }
+        for pid in users_of(&self.runroot) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let mut leaked = mounts_under(&self.dir);
+        leaked.extend(mounts_under(&self.runroot));
         leaked.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in leaked {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
         let _ = fs::remove_dir_all(&self.dir);
+        let _ = fs::remove_dir_all(&self.runroot);
     }
 }
 

@@ -193,7 +193,7 @@ fn volumes_survive_rm_and_binds_mount() {
         "-c",
         "echo kept > /data/f",
     ]);
-    b.ok(&["rm", "-v", "w"]);
+    b.ok(&["rm", "-v", "ww"]);
     assert_eq!(b.sh(&["-v", "keep:/data"], "cat /data/f"), "kept\n");
     // Anonymous volume removed with rm -v.
     b.ok(&[

@@ -79,9 +79,9 @@ fn cli_killed_during_run_d_stop_rm() {
 fn containers_outlive_the_cli_and_a_killed_shim_is_reconciled() {
     need_root!();
     let b = Berth::new();
-    let id = b.detached(&["--name", "s"], &["sleep", "1000"]);
+    let id = b.detached(&["--name", "ss"], &["sleep", "1000"]);
     // The CLI is gone; the container still runs under its shim.
-    assert_eq!(b.field("s", "{{.State.Status}}"), "running");
+    assert_eq!(b.field("ss", "{{.State.Status}}"), "running");
     let shim_pid: i32 =
         std::fs::read_to_string(b.runroot.join("containers").join(&id).join("shim.pid"))
             .expect("shim.pid")
@@ -100,11 +100,11 @@ fn containers_outlive_the_cli_and_a_killed_shim_is_reconciled() {
         "{}",
         describe("system check --repair", &out)
     );
-    b.wait_field("s", "{{.State.Running}}", "false", Duration::from_secs(10));
+    b.wait_field("ss", "{{.State.Running}}", "false", Duration::from_secs(10));
     // And it can be started again, then removed.
-    b.ok(&["start", "s"]);
-    assert_eq!(b.field("s", "{{.State.Status}}"), "running");
-    b.ok(&["rm", "-f", "s"]);
+    b.ok(&["start", "ss"]);
+    assert_eq!(b.field("ss", "{{.State.Status}}"), "running");
+    b.ok(&["rm", "-f", "ss"]);
     assert!(cgroup_dirs(&id).is_empty());
 }
 

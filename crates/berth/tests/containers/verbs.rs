@@ -148,9 +148,9 @@ fn detached_lifecycle_stop_start_restart_pause_kill_rm() {
 fn ps_quiet_filters_formats_last_size() {
     need_root!();
     let b = Berth::new();
-    let a = b.detached(&["--name", "a", "-l", "role=web"], &["sleep", "1000"]);
-    b.ok(&["run", "--name", "e", "busybox", "sh", "-c", "exit 2"]);
-    b.ok(&["create", "--name", "c", "busybox"]);
+    let a = b.detached(&["--name", "aa", "-l", "role=web"], &["sleep", "1000"]);
+    b.ok(&["run", "--name", "ee", "busybox", "sh", "-c", "exit 2"]);
+    b.ok(&["create", "--name", "cc", "busybox"]);
     assert_eq!(b.ok(&["ps", "-q"]), format!("{}\n", &a[..12]));
     assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 3);
     let names = |args: &[&str]| -> Vec<String> {
@@ -158,18 +158,18 @@ fn ps_quiet_filters_formats_last_size() {
         full.extend_from_slice(args);
         b.ok(&full).lines().map(String::from).collect()
     };
-    assert_eq!(names(&["-a"]), ["c", "e", "a"], "newest first");
-    assert_eq!(names(&["-n", "2"]), ["c", "e"]);
-    assert_eq!(names(&["-l"]), ["c"]);
-    assert_eq!(names(&["-f", "status=exited"]), ["e"]);
-    assert_eq!(names(&["-a", "-f", "exited=2"]), ["e"]);
-    assert_eq!(names(&["-a", "-f", "label=role=web"]), ["a"]);
-    assert_eq!(names(&["-a", "-f", "name=c"]), ["c"]);
-    assert_eq!(names(&["-a", "-f", "since=a"]), ["c", "e"]);
-    assert_eq!(names(&["-a", "-f", "before=c"]), ["e", "a"]);
+    assert_eq!(names(&["-a"]), ["cc", "ee", "aa"], "newest first");
+    assert_eq!(names(&["-n", "2"]), ["cc", "ee"]);
+    assert_eq!(names(&["-l"]), ["cc"]);
+    assert_eq!(names(&["-f", "status=exited"]), ["ee"]);
+    assert_eq!(names(&["-a", "-f", "exited=2"]), ["ee"]);
+    assert_eq!(names(&["-a", "-f", "label=role=web"]), ["aa"]);
+    assert_eq!(names(&["-a", "-f", "name=cc"]), ["cc"]);
+    assert_eq!(names(&["-a", "-f", "since=aa"]), ["cc", "ee"]);
+    assert_eq!(names(&["-a", "-f", "before=cc"]), ["ee", "aa"]);
     assert_eq!(names(&["-a", "-f", "ancestor=busybox"]).len(), 3);
-    assert_eq!(names(&["-a", "-f", &format!("id={}", &a[..5])]), ["a"]);
-    assert_eq!(names(&["-f", "status=created"]), ["c"]);
+    assert_eq!(names(&["-a", "-f", &format!("id={}", &a[..5])]), ["aa"]);
+    assert_eq!(names(&["-f", "status=created"]), ["cc"]);
     let json = b.ok(&["ps", "-a", "--format", "json"]);
     for line in json.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
@@ -193,31 +193,31 @@ fn logs_tail_timestamps_since_follow() {
     b.ok(&[
         "run",
         "--name",
-        "l",
+        "ll",
         "busybox",
         "sh",
         "-c",
         "echo one; echo two >&2; echo three",
     ]);
-    let out = b.run(&["logs", "l"]);
+    let out = b.run(&["logs", "ll"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\nthree\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "two\n");
-    assert_eq!(b.ok(&["logs", "--tail", "1", "l"]), "three\n");
-    assert_eq!(b.ok(&["logs", "-n", "0", "l"]), "");
-    let ts = b.ok(&["logs", "-t", "l"]);
+    assert_eq!(b.ok(&["logs", "--tail", "1", "ll"]), "three\n");
+    assert_eq!(b.ok(&["logs", "-n", "0", "ll"]), "");
+    let ts = b.ok(&["logs", "-t", "ll"]);
     let first = ts.lines().next().unwrap();
     let (stamp, text) = first.split_once(' ').unwrap();
     assert!(stamp.ends_with('Z') && stamp.contains('T'), "{first}");
     assert_eq!(text, "one");
     assert_eq!(
-        b.ok(&["logs", "--since", "2000-01-01T00:00:00Z", "l"]),
+        b.ok(&["logs", "--since", "2000-01-01T00:00:00Z", "ll"]),
         "one\nthree\n"
     );
-    assert_eq!(b.ok(&["logs", "--until", "2000-01-01T00:00:00Z", "l"]), "");
+    assert_eq!(b.ok(&["logs", "--until", "2000-01-01T00:00:00Z", "ll"]), "");
 
     // -f follows a running container until it exits.
-    b.detached(&["--name", "f"], &["sh", "-c", "echo a; sleep 1; echo b"]);
-    let out = b.run(&["logs", "-f", "f"]);
+    b.detached(&["--name", "ff"], &["sh", "-c", "echo a; sleep 1; echo b"]);
+    let out = b.run(&["logs", "-f", "ff"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\n");
 }
 
@@ -225,33 +225,33 @@ fn logs_tail_timestamps_since_follow() {
 fn exec_env_user_workdir_exit_code_detach() {
     need_root!();
     let b = Berth::new();
-    b.detached(&["--name", "x", "-e", "FROM_RUN=1"], &["sleep", "1000"]);
-    assert_eq!(b.ok(&["exec", "x", "echo", "hi"]), "hi\n");
-    assert_eq!(b.ok(&["exec", "x", "sh", "-c", "echo $FROM_RUN"]), "1\n");
+    b.detached(&["--name", "xx", "-e", "FROM_RUN=1"], &["sleep", "1000"]);
+    assert_eq!(b.ok(&["exec", "xx", "echo", "hi"]), "hi\n");
+    assert_eq!(b.ok(&["exec", "xx", "sh", "-c", "echo $FROM_RUN"]), "1\n");
     assert_eq!(
-        b.ok(&["exec", "-e", "A=b", "x", "sh", "-c", "echo $A"]),
+        b.ok(&["exec", "-e", "A=b", "xx", "sh", "-c", "echo $A"]),
         "b\n"
     );
-    assert_eq!(b.ok(&["exec", "-w", "/tmp", "x", "pwd"]), "/tmp\n");
+    assert_eq!(b.ok(&["exec", "-w", "/tmp", "xx", "pwd"]), "/tmp\n");
     assert_eq!(
-        b.ok(&["exec", "-u", "1000:1000", "x", "id", "-u"]),
+        b.ok(&["exec", "-u", "1000:1000", "xx", "id", "-u"]),
         "1000\n"
     );
-    b.code(5, &["exec", "x", "sh", "-c", "exit 5"]);
-    b.code(127, &["exec", "x", "no-such-binary"]);
-    let out = b.run_stdin(&["exec", "-i", "x", "cat"], b"to exec\n");
+    b.code(5, &["exec", "xx", "sh", "-c", "exit 5"]);
+    b.code(127, &["exec", "xx", "no-such-binary"]);
+    let out = b.run_stdin(&["exec", "-i", "xx", "cat"], b"to exec\n");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "to exec\n");
-    b.ok(&["exec", "-d", "x", "sh", "-c", "sleep 1; touch /tmp/done"]);
+    b.ok(&["exec", "-d", "xx", "sh", "-c", "sleep 1; touch /tmp/done"]);
     b.wait_until("the detached exec", Duration::from_secs(10), || {
-        b.run(&["exec", "x", "test", "-e", "/tmp/done"])
+        b.run(&["exec", "xx", "test", "-e", "/tmp/done"])
             .status
             .success()
     });
-    let top = b.ok(&["top", "x"]);
+    let top = b.ok(&["top", "xx"]);
     assert!(top.starts_with("UID"), "{top}");
     assert!(top.contains("sleep 1000"), "{top}");
-    b.ok(&["stop", "-t", "0", "x"]);
-    let (_, err) = b.code(1, &["exec", "x", "true"]);
+    b.ok(&["stop", "-t", "0", "xx"]);
+    let (_, err) = b.code(1, &["exec", "xx", "true"]);
     assert!(err.contains("is not running"), "{err}");
 }
 

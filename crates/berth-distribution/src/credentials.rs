@@ -142,7 +142,11 @@ pub fn get(config: &Path, host: &str) -> Result<Option<Credential>> {
         return Ok(None);
     };
     let (mut username, mut password) = (String::new(), String::new());
-    if let Some(auth) = entry.get("auth").and_then(Value::as_str) {
+    if let Some(auth) = entry
+        .get("auth")
+        .and_then(Value::as_str)
+        .filter(|a| !a.trim().is_empty())
+    {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
             .map_err(|e| DistError::Credentials(format!("auths[{key:?}].auth: {e}")))?;

@@ -714,3 +714,70 @@ impl Read for BlobReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    /// A registry whose `/v2/` wants a bearer token that `/token` gives for `u:p`.
+    fn token_server() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { continue };
+                let mut buf = vec![0u8; 8192];
+                let n = c.read(&mut buf).unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                let good_basic = base64::engine::general_purpose::STANDARD.encode("u:p");
+                let resp = if req.starts_with("GET /token?") {
+                    if req.contains(&format!("Basic {good_basic}"))
+                        && req.contains("service=test")
+                        && req.contains("scope=repository%3Aa%2Fb%3Apull")
+                    {
+                        "HTTP/1.1 200 OK\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{\"token\":\"tok42\"}".to_string()
+                    } else {
+                        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+                    }
+                } else if req.contains("Authorization: Bearer tok42") {
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+                        .to_string()
+                } else {
+                    format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test\",scope=\"repository:a/b:pull\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                };
+                let _ = c.write_all(resp.as_bytes());
+            }
+        });
+        port
+    }
+
+    fn reg(port: u16, user: &str, pass: &str) -> Registry {
+        Registry::at(
+            "test",
+            format!("http://127.0.0.1:{port}"),
+            agent(None),
+            Some(Credential::Basic {
+                username: user.into(),
+                password: pass.into(),
+            }),
+        )
+    }
+
+    #[test]
+    fn bearer_token_flow_and_cache() {
+        let port = token_server();
+        let r = reg(port, "u", "p");
+        let scopes = vec![crate::auth::repo_scope("a/b", "pull")];
+        let resp = r.call("GET", "/v2/", &scopes, &[], Body::Empty).unwrap();
+        assert_eq!(resp.status(), 200);
+        // The token is cached for the scope: no second token request needed.
+        assert!(r.auth_header(&scopes).unwrap().contains("tok42"));
+        let bad = reg(port, "u", "wrong");
+        let err = bad
+            .call("GET", "/v2/", &scopes, &[], Body::Empty)
+            .unwrap_err();
+        assert!(matches!(err, DistError::Unauthorized { .. }), "{err}");
+    }
+}

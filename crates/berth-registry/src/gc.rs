@@ -123,10 +123,10 @@ fn mark_dir(
             continue;
         }
         match e.file_name().to_str() {
-            Some("_blobs") => mark_links(&p, marked, |_| {})?,
+            Some("_blobs") => mark_links(storage, &p, marked, |_| {})?,
             Some("_manifests") => {
                 let mut found = Vec::new();
-                mark_links(&p, marked, |d| found.push(d.clone()))?;
+                mark_links(storage, &p, marked, |d| found.push(d.clone()))?;
                 for d in found {
                     mark_references(storage, &d, marked);
                 }
@@ -140,6 +140,7 @@ fn mark_dir(
 
 /// Marks every `<alg>/<hex>` link under `dir`.
 fn mark_links(
+    storage: &Storage,
     dir: &Path,
     marked: &mut HashSet<Digest>,
     mut each: impl FnMut(&Digest),
@@ -153,7 +154,9 @@ fn mark_links(
             let s = format!("{alg_name}:{}", link.file_name().to_string_lossy());
             if let Ok(d) = s.parse::<Digest>() {
                 each(&d);
-                marked.insert(d);
+                if let Some(stored) = storage.resolve(&d) {
+                    marked.insert(stored);
+                }
             }
         }
     }
@@ -162,7 +165,7 @@ fn mark_links(
 
 /// Marks the config, layers and child manifests a stored manifest names.
 fn mark_references(storage: &Storage, d: &Digest, marked: &mut HashSet<Digest>) {
-    let Ok(mut f) = storage.content.read(d) else {
+    let Some(Ok(mut f)) = storage.resolve(d).map(|s| storage.content.read(&s)) else {
         return;
     };
     let mut data = Vec::new();
@@ -176,7 +179,8 @@ fn mark_references(storage: &Storage, d: &Digest, marked: &mut HashSet<Digest>) 
         if let Some(d) = desc
             .get("digest")
             .and_then(|d| d.as_str())
-            .and_then(|d| d.parse().ok())
+            .and_then(|d| d.parse::<Digest>().ok())
+            .and_then(|d| storage.resolve(&d))
         {
             marked.insert(d);
         }

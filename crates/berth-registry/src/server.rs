@@ -477,7 +477,13 @@ async fn get_blob(
     if !state.storage.blob_linked(name, &d) {
         return Err(unknown());
     }
-    let size = state.storage.content.info(&d).map_err(|_| unknown())?.size;
+    let stored = state.storage.resolve(&d).ok_or_else(unknown)?;
+    let size = state
+        .storage
+        .content
+        .info(&stored)
+        .map_err(|_| unknown())?
+        .size;
     let range = match req.headers().get(hyper::header::RANGE) {
         Some(h) => {
             let r = h.to_str().ok().and_then(|h| parse_range(h, size));
@@ -515,7 +521,7 @@ async fn get_blob(
     if !with_body || len == 0 {
         return Ok(r.body(body::empty()).expect("valid"));
     }
-    let mut file = state.storage.content.read(&d).map_err(|_| unknown())?;
+    let mut file = state.storage.content.read(&stored).map_err(|_| unknown())?;
     let (tx, rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         if start > 0 {
@@ -667,6 +673,9 @@ async fn commit_and_link(
         let _lock = st.storage.gc_lock(false).map_err(ApiError::internal)?;
         let size = w.offset();
         let reference = w.reference().to_string();
+        if d.algorithm() != "sha256" {
+            return commit_other_algorithm(&st, w, &name, &d);
+        }
         match w.commit_expecting(d.clone(), size) {
             Ok(_) => {}
             Err(e) => {
@@ -681,6 +690,59 @@ async fn commit_and_link(
     })
     .await
     .map_err(ApiError::internal)?
+}
+
+/// Commits an upload announced under a non-sha256 digest (sha512): the content store keeps it
+/// under its sha256; the bytes are re-read to check the announced digest before the alias and the
+/// link are written (nothing new stays stored on a mismatch).
+fn commit_other_algorithm(st: &State, w: Writer, name: &str, d: &Digest) -> Result<(), ApiError> {
+    let reference = w.reference().to_string();
+    let existed = st.storage.content.exists(&w.digest()).unwrap_or(false);
+    let stored = w.commit().map_err(|e| {
+        let _ = st.storage.content.abort(&reference);
+        content_error(e, Some(d))
+    })?;
+    let actual = other_digest_of(st, &stored, d.algorithm()).map_err(ApiError::internal)?;
+    if actual.as_deref() != Some(d.hex()) {
+        if !existed {
+            let _ = st.storage.content.delete(&stored);
+        }
+        return Err(ApiError::new(
+            Code::DigestInvalid,
+            format!("upload does not match digest {d}"),
+        ));
+    }
+    st.storage
+        .set_alias(d, &stored)
+        .and_then(|_| st.storage.link_blob(name, d))
+        .map_err(|e| ApiError::internal(format!("linking {d} into {name}: {e}")))
+}
+
+/// The hex digest of a stored blob under `algorithm` (`None` if the algorithm is unknown).
+fn other_digest_of(
+    st: &State,
+    stored: &Digest,
+    algorithm: &str,
+) -> std::io::Result<Option<String>> {
+    use sha2::Digest as _;
+    if algorithm != "sha512" {
+        return Ok(None);
+    }
+    let mut f = st
+        .storage
+        .content
+        .read(stored)
+        .map_err(std::io::Error::other)?;
+    let mut h = sha2::Sha512::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Some(berth_oci::digest::hex_lower(&h.finalize())))
 }
 
 async fn open_writer(state: &Arc<State>, reference: String) -> Result<Writer, ApiError> {
@@ -705,7 +767,7 @@ async fn start_upload(
                 let d2 = d.clone();
                 let linked = tokio::task::spawn_blocking(move || {
                     let _lock = st.storage.gc_lock(false).ok()?;
-                    if !st.storage.content.exists(&d2).ok()? {
+                    if !st.storage.content_exists(&d2) {
                         return None;
                     }
                     st.storage.link_blob(&n, &d2).ok()
@@ -941,10 +1003,14 @@ fn get_manifest(
 ) -> Result<Response<Body>, ApiError> {
     let (d, mt) = resolve(state, name, r)?;
     let read = || -> std::io::Result<Vec<u8>> {
+        let stored = state
+            .storage
+            .resolve(&d)
+            .ok_or_else(|| std::io::Error::other(format!("{d} has no stored content")))?;
         let mut f = state
             .storage
             .content
-            .read(&d)
+            .read(&stored)
             .map_err(std::io::Error::other)?;
         let mut v = Vec::new();
         f.read_to_end(&mut v)?;
@@ -1079,23 +1145,35 @@ async fn put_manifest(
                 ApiError::new(Code::ManifestInvalid, "no Content-Type and no mediaType")
             })?,
     };
-    let d = Digest::sha256_of(&data);
-    if let Reference::Digest(want) = &reference {
-        let actual = if want.algorithm() == "sha256" {
-            d.clone()
-        } else {
-            return Err(ApiError::new(
-                Code::DigestInvalid,
-                format!("only sha256 manifests are stored, not {want}"),
-            ));
-        };
-        if &actual != want {
-            return Err(ApiError::new(
-                Code::DigestInvalid,
-                format!("manifest digest is {actual}, not {want}"),
-            ));
+    let stored = Digest::sha256_of(&data);
+    let d = match &reference {
+        Reference::Digest(want) => {
+            let actual = match want.algorithm() {
+                "sha256" => stored.clone(),
+                "sha512" => {
+                    use sha2::Digest as _;
+                    let hex = berth_oci::digest::hex_lower(&sha2::Sha512::digest(&data));
+                    format!("sha512:{hex}")
+                        .parse()
+                        .map_err(ApiError::internal)?
+                }
+                other => {
+                    return Err(ApiError::new(
+                        Code::DigestInvalid,
+                        format!("unsupported digest algorithm {other}"),
+                    ))
+                }
+            };
+            if &actual != want {
+                return Err(ApiError::new(
+                    Code::DigestInvalid,
+                    format!("manifest digest is {actual}, not {want}"),
+                ));
+            }
+            actual
         }
-    }
+        Reference::Tag(_) => stored.clone(),
+    };
     let refs = manifest_refs(&v)?;
     for b in &refs.blobs {
         if !state.storage.blob_linked(&name, b) {
@@ -1144,15 +1222,20 @@ async fn put_manifest(
     };
     tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
         let _lock = st.storage.gc_lock(false).map_err(ApiError::internal)?;
-        if !st.storage.content.exists(&d2).unwrap_or(false) {
+        if !st.storage.content.exists(&stored).unwrap_or(false) {
             let mut w = st
                 .storage
                 .content
                 .writer(&format!("registry-manifest-{}", random_id()), None)
                 .map_err(ApiError::internal)?;
             w.write_all(&data).map_err(ApiError::internal)?;
-            w.commit_expecting(d2.clone(), data.len() as u64)
-                .map_err(|e| content_error(e, Some(&d2)))?;
+            w.commit_expecting(stored.clone(), data.len() as u64)
+                .map_err(|e| content_error(e, Some(&stored)))?;
+        }
+        if d2 != stored {
+            st.storage
+                .set_alias(&d2, &stored)
+                .map_err(ApiError::internal)?;
         }
         st.storage
             .link_manifest(&n, &d2, &mt)
@@ -1212,7 +1295,8 @@ fn delete_manifest(
             if state.storage.manifest_media_type(name, d).is_none() {
                 return Err(unknown());
             }
-            if let Ok(mut f) = state.storage.content.read(d) {
+            let stored = state.storage.resolve(d);
+            if let Some(Ok(mut f)) = stored.map(|s| state.storage.content.read(&s)) {
                 let mut data = Vec::new();
                 if f.read_to_end(&mut data).is_ok() {
                     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) {

@@ -9,6 +9,8 @@
 //! - `repositories/<name>/_referrers/<subject-hex>/<hex>`: the referrer's descriptor JSON.
 //! - `uploads/<id>`: the repository an upload session belongs to (its bytes are the ingest
 //!   `registry-upload-<id>` of the content store).
+//! - `aliases/<alg>/<hex>`: for digests other than sha256 (sha512), the sha256 digest under which
+//!   the content store keeps the same bytes (verified against both digests before it is written).
 //! - `gc.lock`: flocked shared by every commit-then-link step, exclusively by GC.
 //!
 //! Why files and not SQLite: each metadata change is one file created, replaced (write to a
@@ -108,14 +110,38 @@ impl Storage {
         })
     }
 
+    /// The sha256 digest under which the content store keeps `d` (itself for sha256, the
+    /// recorded alias for other algorithms).
+    pub fn resolve(&self, d: &Digest) -> Option<Digest> {
+        if d.algorithm() == "sha256" {
+            return Some(d.clone());
+        }
+        let p = self.root.join("aliases").join(d.algorithm()).join(d.hex());
+        fs::read_to_string(p).ok()?.trim().parse().ok()
+    }
+
+    /// Records that `d` (not sha256) names the same bytes as the stored blob `sha256`.
+    pub fn set_alias(&self, d: &Digest, sha256: &Digest) -> io::Result<()> {
+        let p = self.root.join("aliases").join(d.algorithm()).join(d.hex());
+        self.write_file(&p, sha256.to_string().as_bytes())
+    }
+
+    /// Whether the content store holds the bytes of `d` (any algorithm).
+    pub fn content_exists(&self, d: &Digest) -> bool {
+        self.resolve(d)
+            .is_some_and(|r| self.content.exists(&r).unwrap_or(false))
+    }
+
     /// Whether the blob is linked in `name` and present in the content store.
     pub fn blob_linked(&self, name: &str, d: &Digest) -> bool {
-        self.blob_link(name, d).exists() && self.content.exists(d).unwrap_or(false)
+        self.blob_link(name, d).exists() && self.content_exists(d)
     }
 
     /// Links a committed blob into `name` (the caller holds the GC lock shared).
     pub fn link_blob(&self, name: &str, d: &Digest) -> io::Result<()> {
-        touch(&self.content.blob_path(d));
+        if let Some(r) = self.resolve(d) {
+            touch(&self.content.blob_path(&r));
+        }
         let link = self.blob_link(name, d);
         if link.exists() {
             return Ok(());
@@ -131,7 +157,7 @@ impl Storage {
     /// The media type of a manifest stored in `name`, or `None` if not there.
     pub fn manifest_media_type(&self, name: &str, d: &Digest) -> Option<String> {
         let mt = fs::read_to_string(self.manifest_link(name, d)).ok()?;
-        if self.content.exists(d).unwrap_or(false) {
+        if self.content_exists(d) {
             Some(mt)
         } else {
             None
@@ -140,7 +166,9 @@ impl Storage {
 
     /// Links a committed manifest into `name` with its media type.
     pub fn link_manifest(&self, name: &str, d: &Digest, media_type: &str) -> io::Result<()> {
-        touch(&self.content.blob_path(d));
+        if let Some(r) = self.resolve(d) {
+            touch(&self.content.blob_path(&r));
+        }
         self.write_file(&self.manifest_link(name, d), media_type.as_bytes())
     }
 

@@ -467,3 +467,73 @@ fn basic_auth() {
     );
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn sha512_blobs_and_manifests() {
+    use sha2::Digest as _;
+    let s = start();
+    let sha512 = |b: &[u8]| -> berth_oci::Digest {
+        format!(
+            "sha512:{}",
+            berth_oci::digest::hex_lower(&sha2::Sha512::digest(b))
+        )
+        .parse()
+        .unwrap()
+    };
+    let blob = data(70_000, 20);
+    let d = sha512(&blob);
+    let r = req(
+        "POST",
+        &format!("{}/v2/s/blobs/uploads/?digest={d}", s.base),
+        &[],
+        Some(&blob),
+    );
+    assert_eq!(r.status, 201);
+    let r = req("GET", &format!("{}/v2/s/blobs/{d}", s.base), &[], None);
+    assert_eq!(
+        (r.status, r.header("Docker-Content-Digest")),
+        (200, Some(&*d.to_string()))
+    );
+    assert_eq!(r.body, blob);
+    // A wrong sha512 stores nothing.
+    let other = data(1000, 21);
+    let r = req(
+        "POST",
+        &format!("{}/v2/s/blobs/uploads/?digest={d}", s.base),
+        &[],
+        Some(&other),
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"));
+    assert!(!stored(&s.root, &digest(&other)));
+    // A manifest pushed by its sha512 digest.
+    let m = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/octet-stream", "digest": d.to_string(), "size": blob.len()},
+        "layers": []}))
+    .unwrap();
+    let md = sha512(&m);
+    let url = format!("{}/v2/s/manifests/{md}", s.base);
+    let r = req(
+        "PUT",
+        &url,
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        Some(&m),
+    );
+    assert_eq!(r.status, 201);
+    let r = req("GET", &url, &[], None);
+    assert_eq!(r.body, m);
+    let root = s.root.clone();
+    berth_registry::gc_with(
+        &root,
+        &berth_registry::GcOptions {
+            grace: std::time::Duration::ZERO,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(req("GET", &url, &[], None).body, m);
+    assert_eq!(
+        req("GET", &format!("{}/v2/s/blobs/{d}", s.base), &[], None).body,
+        blob
+    );
+}

@@ -185,7 +185,7 @@ fn volumes_survive_rm_and_binds_mount() {
     b.ok(&[
         "run",
         "--name",
-        "w",
+        "ww",
         "-v",
         "keep:/data",
         "busybox",
@@ -384,7 +384,7 @@ fn env_user_workdir_hostname_entrypoint_labels() {
     );
     assert_eq!(out, "ok\n");
     let out = b.sh(
-        &["--network", "none"],
+        &[],
         "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '",
     );
     assert_eq!(out, "lo\n");
@@ -407,7 +407,7 @@ fn host_namespaces_and_stop_signal() {
         out.trim().parse::<u32>().unwrap() > 5,
         "host pids visible: {out}"
     );
-    let host_links = std::fs::read_link("/proc/1/ns/ipc").unwrap();
+    let host_links = std::fs::read_link("/proc/self/ns/ipc").unwrap();
     let out = b.sh(&["--ipc", "host"], "readlink /proc/self/ns/ipc");
     assert_eq!(out.trim(), host_links.to_string_lossy());
     // --stop-signal reaches the process: the trap records it and exits 0 before the timeout.

@@ -149,7 +149,7 @@ fn ps_quiet_filters_formats_last_size() {
     need_root!();
     let b = Berth::new();
     let a = b.detached(&["--name", "aa", "-l", "role=web"], &["sleep", "1000"]);
-    b.ok(&["run", "--name", "ee", "busybox", "sh", "-c", "exit 2"]);
+    b.code(2, &["run", "--name", "ee", "busybox", "sh", "-c", "exit 2"]);
     b.ok(&["create", "--name", "cc", "busybox"]);
     assert_eq!(b.ok(&["ps", "-q"]), format!("{}\n", &a[..12]));
     assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 3);
@@ -197,7 +197,7 @@ fn logs_tail_timestamps_since_follow() {
         "busybox",
         "sh",
         "-c",
-        "echo one; echo two >&2; echo three",
+        "echo one; sleep 0.1; echo two >&2; sleep 0.1; echo three",
     ]);
     let out = b.run(&["logs", "ll"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\nthree\n");

@@ -127,8 +127,20 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
         tty: rec.config.tty,
         sig_proxy: a.sig_proxy,
     };
-    let code = attached_start(&engine, &id, &streams, &keys)?;
-    Ok(code)
+    match attached_start(&engine, &id, &streams, &keys) {
+        Err(e) if a.opts.rm => {
+            // A container that never ran is removed as docker's --rm does.
+            let _ = engine.remove(
+                &id,
+                RemoveOptions {
+                    force: true,
+                    volumes: true,
+                },
+            );
+            Err(e)
+        }
+        other => other,
+    }
 }
 
 /// Starts `id` with our stdio attached and waits for the session's end; returns the exit code.

@@ -189,6 +189,31 @@ pub struct AttachRequest<'a> {
     pub detach_keys: &'a [u8],
 }
 
+/// The longest socket path `bind`/`connect` take (sun_path is 108 bytes with its NUL).
+const SUN_PATH_MAX: usize = 107;
+
+/// Calls `f` with a path naming the same socket as `path` but short enough for a unix socket
+/// address: `path` itself when it fits, else `/proc/self/fd/<dir fd>/<name>` through an `O_PATH`
+/// descriptor of its directory (temp-dir roots easily pass 108 bytes with a 64-hex id).
+pub fn with_short_path<T>(
+    path: &Path,
+    f: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    if path.as_os_str().len() <= SUN_PATH_MAX {
+        return f(path);
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return f(path);
+    };
+    use std::os::unix::fs::OpenOptionsExt;
+    let d = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}", d.as_raw_fd())).join(name);
+    f(&short)
+}
+
 /// The default detach sequence, ctrl-p ctrl-q.
 pub const DEFAULT_DETACH_KEYS: &[u8] = &[16, 17];
 
@@ -545,10 +570,11 @@ impl Control {
     /// Connects to the shim of container `id`.
     pub fn connect(paths: &ShimPaths) -> Result<Control, ShimError> {
         let path = paths.socket();
-        let s = UnixStream::connect(&path).map_err(|source| ShimError::Connect {
+        let err = |source| ShimError::Connect {
             path: path.clone(),
             source,
-        })?;
+        };
+        let s = with_short_path(&path, |p| UnixStream::connect(p)).map_err(err)?;
         Ok(Control {
             sock: OwnedFd::from(s),
             reader: LineReader::default(),
@@ -869,6 +895,19 @@ mod tests {
         assert_eq!(c.next_event().unwrap(), Event::Exit(3));
         drop(a);
         assert_eq!(c.next_event().unwrap(), Event::Closed);
+    }
+
+    #[test]
+    fn long_socket_paths_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("x".repeat(60)).join("y".repeat(60));
+        std::fs::create_dir_all(&deep).unwrap();
+        let path = deep.join("shim.sock");
+        assert!(path.as_os_str().len() > SUN_PATH_MAX);
+        let l = with_short_path(&path, |p| std::os::unix::net::UnixListener::bind(p)).unwrap();
+        assert!(path.exists());
+        let _c = with_short_path(&path, |p| UnixStream::connect(p)).unwrap();
+        assert!(l.accept().is_ok());
     }
 
     #[test]

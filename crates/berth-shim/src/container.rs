@@ -81,10 +81,18 @@ pub fn launch(
     let console_path = run_dir.join("console.sock");
     let created = if cfg.tty {
         let _ = std::fs::remove_file(&console_path);
-        let listener = std::os::unix::net::UnixListener::bind(&console_path)
-            .map_err(|e| format!("console socket {}: {e}", console_path.display()))?;
-        opts.console_socket = Some(console_path.clone());
-        let pid = rt.create(&opts);
+        // A short path to the socket stays valid only while the closure runs (it goes through
+        // a directory fd): the runtime connects to it during create, inside.
+        let mut pid = Err(berth_runtime::RuntimeError::InvalidArgument(
+            "the console socket was not set up".into(),
+        ));
+        let listener = berth_engine::shim_proto::with_short_path(&console_path, |p| {
+            let l = std::os::unix::net::UnixListener::bind(p)?;
+            opts.console_socket = Some(p.to_path_buf());
+            pid = rt.create(&opts);
+            Ok(l)
+        })
+        .map_err(|e| format!("console socket {}: {e}", console_path.display()))?;
         let _ = std::fs::remove_file(&console_path);
         pid.and_then(|pid| {
             // The init connected and sent the master during create: it is queued.

@@ -217,8 +217,8 @@ impl Monitor {
         let log = LogWriter::open(&log_path, rotate).map_err(|e| e.to_string())?;
         let sock = paths.socket();
         let _ = std::fs::remove_file(&sock);
-        let listener =
-            UnixListener::bind(&sock).map_err(|e| format!("binding {}: {e}", sock.display()))?;
+        let listener = berth_engine::shim_proto::with_short_path(&sock, |p| UnixListener::bind(p))
+            .map_err(|e| format!("binding {}: {e}", sock.display()))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| format!("{}: {e}", sock.display()))?;

@@ -163,6 +163,7 @@ fn pull_one(
         reg.get_manifest(path, &reference, scopes, &display)?;
     let platform = opts.platform.clone().unwrap_or_else(Platform::host);
     let mut depth = 0;
+    let mut from_index = false;
     let manifest = loop {
         let kind = manifest::parse_manifest(&bytes, Some(&media_type)).map_err(|e| {
             DistError::BadDocument {
@@ -174,6 +175,7 @@ fn pull_one(
             ManifestKind::Manifest(m) => break m,
             ManifestKind::Index(index) => {
                 depth += 1;
+                from_index = true;
                 let desc = manifest::select_platform(&index, &platform)
                     .filter(|_| depth < 4)
                     .ok_or_else(|| DistError::NoPlatform {
@@ -216,6 +218,7 @@ fn pull_one(
     // Already here: only the tag and repo digest are new.
     if store.meta().image(&manifest.config.digest)?.is_some() {
         let id = manifest.config.digest.clone();
+        check_platform(opts, from_index, &store.read_blob(&id)?, &display)?;
         for t in &tags {
             store
                 .meta()
@@ -249,6 +252,7 @@ fn pull_one(
         });
     }
     let config = reg.get_small_blob(path, &manifest.config.digest, scopes)?;
+    check_platform(opts, from_index, &config, &display)?;
     let ids: Vec<String> = manifest.layers.iter().map(|l| short(&l.digest)).collect();
     let on_event = |ev: PullEvent| match ev {
         PullEvent::Exists { index, .. } => progress.update(&ids[index], "Already exists", false),
@@ -292,6 +296,31 @@ fn pull_one(
         digest: top_digest,
         up_to_date: false,
     })
+}
+
+/// A single-platform image (not chosen from an index) must still be the platform asked for.
+fn check_platform(
+    opts: &PullOptions,
+    from_index: bool,
+    config: &[u8],
+    display: &str,
+) -> Result<()> {
+    let Some(want) = &opts.platform else {
+        return Ok(());
+    };
+    if from_index {
+        return Ok(());
+    }
+    if let Ok(c) = manifest::parse_config(config) {
+        let have = c.platform();
+        if want.match_rank(&have).is_none() {
+            return Err(DistError::NoPlatform {
+                reference: format!("{display} (the image is {have})"),
+                platform: want.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn progress_quiet(s: &str) {

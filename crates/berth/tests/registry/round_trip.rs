@@ -129,3 +129,36 @@ fn skopeo_pushes_berth_pulls() {
     assert_eq!(ia["Id"], ib["Id"]);
     b.store.assert_consistent("after pulling skopeo's push");
 }
+
+#[test]
+fn docker_io_names_go_to_the_configured_mirror() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    let a = Client::new();
+    let on_mirror = format!("{}/library/mirrored:v1", reg.host());
+    a.busybox_as(&on_mirror);
+    a.ok(&["push", &on_mirror]);
+    let b = Client::new();
+    let settings = b.store.scratch.join("registries.json");
+    std::fs::write(
+        &settings,
+        format!(r#"{{"registry-mirrors": ["http://{}"]}}"#, reg.host()),
+    )
+    .unwrap();
+    let out = b
+        .cmd()
+        .env("BERTH_REGISTRIES_CONFIG", &settings)
+        .args(["pull", "mirrored:v1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        crate::common::describe("pull through a mirror", &out)
+    );
+    assert_eq!(b.inspect("mirrored:v1")["Id"], a.inspect(&on_mirror)["Id"]);
+    // A platform the image is not: refused.
+    let err = b.fails(&["pull", "--platform", "linux/s390x", &on_mirror]);
+    assert!(err.contains("no matching manifest"), "{err}");
+}

@@ -18,6 +18,7 @@ mod error;
 mod fsutil;
 mod mounts;
 mod path;
+mod selfjoin;
 mod stats;
 mod v1;
 mod v2;
@@ -28,6 +29,7 @@ use berth_oci::oci_spec::runtime::LinuxResources;
 
 pub use error::CgroupError;
 pub use path::systemd_path;
+pub use selfjoin::SelfJoin;
 pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, IntelRdt, Memory, MemoryEntry,
     MemoryEventCount, NetworkInterface, Pids, PsiData, PsiStats, Stats, Throttling,
@@ -79,6 +81,12 @@ pub trait Cgroup: Send + Sync {
     fn apply_resources(&self, r: &LinuxResources) -> Result<(), CgroupError>;
     /// Moves `pid` into the cgroup (every hierarchy).
     fn add_process(&self, pid: i32) -> Result<(), CgroupError>;
+    /// Files through which a single-threaded child can move itself into the cgroup far more
+    /// cheaply than [`Cgroup::add_process`] (see [`SelfJoin`]); `None` where the driver has no
+    /// such way (v2), and the caller uses `add_process`.
+    fn self_join(&self) -> Result<Option<SelfJoin>, CgroupError> {
+        Ok(None)
+    }
     /// Freezes every process and waits until the kernel reports the cgroup frozen.
     fn freeze(&self) -> Result<(), CgroupError>;
     /// Thaws the cgroup and waits until it is running again.

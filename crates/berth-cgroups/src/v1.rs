@@ -408,6 +408,10 @@ impl Cgroup for V1 {
         Ok(())
     }
 
+    fn self_join(&self) -> Result<Option<crate::SelfJoin>, CgroupError> {
+        crate::SelfJoin::open(self.hiers.iter().map(|h| h.dir.as_path())).map(Some)
+    }
+
     fn freeze(&self) -> Result<(), CgroupError> {
         let dir = self.need("freezer", "pause (freezer)")?;
         write(dir, "freezer.state", "FROZEN")?;

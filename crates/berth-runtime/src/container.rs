@@ -283,6 +283,9 @@ impl Runtime {
         } else {
             (plan.new - nix::sched::CloneFlags::CLONE_NEWCGROUP).bits() as u64
         };
+        // On v1 the init moves itself into the cgroup (microseconds) instead of the parent moving
+        // it (an RCU grace period, milliseconds); joining by path late keeps the parent's way.
+        let self_join = if late { None } else { cgroup.self_join()? };
         let (parent_end, child_end) =
             sync::pair().map_err(|e| RuntimeError::Init(e.to_string()))?;
 
@@ -299,6 +302,7 @@ impl Runtime {
                     start_fifo: Some(&fifo),
                     console_socket,
                     seccomp: seccomp.as_ref(),
+                    cgroup_join: self_join.as_ref(),
                     preserve_fds: o.preserve_fds,
                     no_pivot: o.no_pivot,
                     no_new_keyring: o.no_new_keyring,
@@ -310,6 +314,8 @@ impl Runtime {
         };
         drop(child_end);
         drop(console_socket);
+        let joins_itself = self_join.is_some();
+        drop(self_join);
         guard.children.push(child);
 
         // A send fails when the init already gave up: its last message then says why.
@@ -327,11 +333,13 @@ impl Runtime {
             if plan.new_user() {
                 namespaces::write_id_maps(child.as_raw(), &spec)?;
             }
-            // Moving a task between v1 cgroups waits for an RCU grace period (milliseconds): the
-            // init sets up its rootfs meanwhile and waits for CgroupJoined only where it must.
             send(&Msg::Go)?;
-            cgroup.add_process(child.as_raw())?;
-            send(&Msg::CgroupJoined)?;
+            if !joins_itself {
+                // Moving another process waits for an RCU grace period (milliseconds): the init
+                // sets up its rootfs meanwhile and waits for CgroupJoined only where it must.
+                cgroup.add_process(child.as_raw())?;
+                send(&Msg::CgroupJoined)?;
+            }
         }
 
         let mut init_pid = child;

@@ -129,6 +129,9 @@ impl Runtime {
         } else {
             Some(signals::block_forwarded()?)
         };
+        // On v1 the child moves itself into the cgroup (microseconds) instead of being moved by
+        // us (an RCU grace period, milliseconds).
+        let self_join = cgroup.self_join()?;
         let (parent_end, child_end) =
             sync::pair().map_err(|e| RuntimeError::Init(e.to_string()))?;
 
@@ -144,6 +147,7 @@ impl Runtime {
                     joins_mount,
                     console_socket,
                     seccomp.as_ref(),
+                    self_join.as_ref(),
                     o.preserve_fds,
                     terminal,
                 );
@@ -161,9 +165,12 @@ impl Runtime {
             }
             e
         };
-        if let Err(e) = cgroup.add_process(child.as_raw()) {
-            return Err(fail(e.into(), &[child]));
+        if self_join.is_none() {
+            if let Err(e) = cgroup.add_process(child.as_raw()) {
+                return Err(fail(e.into(), &[child]));
+            }
         }
+        drop(self_join);
         if let Err(e) = parent_end.send(&Msg::Go) {
             return Err(fail(RuntimeError::Init(e.to_string()), &[child]));
         }
@@ -227,6 +234,7 @@ fn exec_child(
     joins_mount: bool,
     console_socket: Option<std::os::fd::OwnedFd>,
     seccomp: Option<&berth_seccomp::CompiledFilter>,
+    cgroup_join: Option<&berth_cgroups::SelfJoin>,
     preserve_fds: u32,
     terminal: bool,
 ) -> RuntimeError {
@@ -237,6 +245,10 @@ fn exec_child(
             None,
         )
         .map_err(|e| RuntimeError::sys("reset signal mask", e))?;
+        // Before any fork into the pid namespace, which the grandchild inherits.
+        if let Some(join) = cgroup_join {
+            join.join()?;
+        }
         // While our /proc is still the host's.
         crate::lsm::apply_apparmor(spec)?;
         init::enter_namespaces(plan, channel, true)?;

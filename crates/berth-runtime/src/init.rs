@@ -27,6 +27,9 @@ pub struct InitArgs<'a> {
     /// The connected console socket when `process.terminal` is set.
     pub console_socket: Option<OwnedFd>,
     pub seccomp: Option<&'a CompiledFilter>,
+    /// Set when the init moves itself into its cgroup (v1) instead of waiting for the parent
+    /// to move it (`CgroupJoined`).
+    pub cgroup_join: Option<&'a berth_cgroups::SelfJoin>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -63,6 +66,7 @@ impl InitArgs<'_> {
                 .as_ref()
                 .and_then(|f| f.try_clone().ok()),
             seccomp: self.seccomp,
+            cgroup_join: self.cgroup_join,
             preserve_fds: self.preserve_fds,
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
@@ -152,12 +156,16 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     // The parent blocks signals it forwards; the container must start with a clean mask.
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(|e| RuntimeError::sys("reset signal mask", e))?;
+    // First thing, so that what the init allocates is charged to the container.
+    if let Some(join) = args.cgroup_join {
+        join.join()?;
+    }
     enter_namespaces(args.plan, args.channel, args.late_namespaces)?;
     // With namespaces joined late, the parent put the first child in the cgroup before "go";
-    // otherwise it does so while we work, and says when it is done.
-    let late = args.late_namespaces;
+    // otherwise it does so while we work, and says when it is done (unless we joined ourselves).
+    let wait_for_parent = !args.late_namespaces && args.cgroup_join.is_none();
     let join_cgroup = || -> Result<()> {
-        if !late {
+        if wait_for_parent {
             args.channel
                 .expect(Msg::CgroupJoined, "cgroup joined")
                 .map_err(|e| sync_err("waiting for the cgroup", e))?;

@@ -99,19 +99,13 @@ pub enum RegistryCommand {
     Serve(ServeArgs),
 }
 
-/// `berth registry serve`.
+/// `berth registry serve`. Its storage root is the global `--root` when given (it must not be an
+/// image store's root); by default `/var/lib/berth-registry`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:5000")]
     pub addr: String,
-    /// Storage root of the registry (not Berth's image store).
-    #[arg(
-        long = "root",
-        id = "registry_root",
-        default_value = "/var/lib/berth-registry"
-    )]
-    pub registry_root: PathBuf,
     /// htpasswd file (bcrypt) for basic auth.
     #[arg(long)]
     pub htpasswd: Option<PathBuf>,

@@ -20,7 +20,7 @@ pub fn run(cli: &Cli, verb: &RegistryVerbs) -> Result<i32> {
             Ok(0)
         }
         RegistryVerbs::Search(a) => search(a),
-        RegistryVerbs::Registry(RegistryCommand::Serve(a)) => serve(a),
+        RegistryVerbs::Registry(RegistryCommand::Serve(a)) => serve(cli, a),
     }
 }
 
@@ -174,10 +174,18 @@ fn search(a: &SearchArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn serve(a: &ServeArgs) -> Result<i32> {
+/// The registry's default storage root (the global `--root` default is the image store's).
+const REGISTRY_ROOT: &str = "/var/lib/berth-registry";
+
+fn serve(cli: &Cli, a: &ServeArgs) -> Result<i32> {
+    let root = if cli.root == std::path::Path::new("/var/lib/berth") {
+        std::path::PathBuf::from(REGISTRY_ROOT)
+    } else {
+        cli.root.clone()
+    };
     berth_registry::serve(berth_registry::ServeOptions {
         addr: a.addr.clone(),
-        root: a.registry_root.clone(),
+        root,
         htpasswd: a.htpasswd.clone(),
         tls_cert: a.tls_cert.clone(),
         tls_key: a.tls_key.clone(),

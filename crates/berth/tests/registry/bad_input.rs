@@ -47,3 +47,10 @@ fn nothing_listening() {
     let err = c.fails(&["login", "-u", "a", "-p", "b", &format!("127.0.0.1:{port}")]);
     assert!(err.contains("127.0.0.1"), "{err}");
 }
+
+#[test]
+fn registry_serve_parses() {
+    let c = Client::new();
+    let out = c.ok(&["registry", "serve", "--help"]);
+    assert!(out.contains("--addr"), "{out}");
+}

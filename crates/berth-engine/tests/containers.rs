@@ -375,3 +375,109 @@ fn berth_engine_is_mounted(p: &Path) -> bool {
     let want = p.to_string_lossy();
     info.lines().any(|l| l.split(' ').nth(4) == Some(&want))
 }
+
+#[test]
+fn pause_restart_rename_top_stats() {
+    let Some(env) = Env::new() else { return };
+    let e = &env.engine;
+    let id = env.create(Some("svc"), &["sleep", "1000"], |_| {});
+    e.start("svc", StartOptions::default()).unwrap();
+
+    // top: the container's sleep, from the host's ps.
+    let top = e.top("svc", "").unwrap();
+    assert!(top.titles.contains(&"PID".to_string()), "{top:?}");
+    assert!(
+        top.processes
+            .iter()
+            .any(|p| p.last().unwrap().contains("sleep 1000")),
+        "{top:?}"
+    );
+    // stats: a live sample.
+    let s = e.stats("svc").unwrap();
+    assert_eq!(s.name, "/svc");
+    assert!(s.pids_stats.current >= 1, "{s:?}");
+    assert!(s.memory_stats.limit > 0);
+
+    // exec: tests/exec.rs (it needs a single-threaded process).
+
+    // pause / unpause.
+    e.pause("svc").unwrap();
+    assert_eq!(e.state(&id).unwrap().status, Status::Paused);
+    assert!(matches!(e.pause("svc"), Err(EngineError::AlreadyPaused(_))));
+    let err = e.remove("svc", RemoveOptions::default()).unwrap_err();
+    assert!(err
+        .to_string()
+        .starts_with("You cannot remove a paused container"));
+    e.unpause("svc").unwrap();
+    assert_eq!(e.state(&id).unwrap().status, Status::Running);
+    assert!(matches!(e.unpause("svc"), Err(EngineError::NotPaused(_))));
+
+    // restart: a new process.
+    let pid1 = e.state(&id).unwrap().pid;
+    e.restart(
+        "svc",
+        &StopOptions {
+            timeout: Some(0),
+            signal: None,
+        },
+    )
+    .unwrap();
+    let s = e.state(&id).unwrap();
+    assert_eq!(s.status, Status::Running);
+    assert_ne!(s.pid, pid1);
+
+    // rename.
+    e.rename("svc", "svc2").unwrap();
+    assert_eq!(e.inspect("svc2", false).unwrap().name, "/svc2");
+    assert!(e.lookup("svc").is_err());
+    let other = env.create(Some("other"), &["true"], |_| {});
+    let err = e.rename("other", "svc2").unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("by container \"{id}\"")),
+        "{err}"
+    );
+
+    // prune removes the stopped one only.
+    let report = e.prune(&[], None).unwrap();
+    assert_eq!(report.containers_deleted, Some(vec![other]));
+    assert!(e.lookup(&id).is_ok());
+}
+
+#[test]
+fn a_killed_shim_is_reconciled() {
+    let Some(env) = Env::new() else { return };
+    let e = &env.engine;
+    let id = env.run(&["sleep", "1000"]);
+    let s = e.state(&id).unwrap();
+    assert!(s.shim_pid > 0);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(s.shim_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // Wait for the shim to be gone (it is nobody's child here: reaped by init).
+    let t = Instant::now();
+    while berth_engine::state::process_alive(s.shim_pid, s.shim_start_time, &s.boot_id) {
+        assert!(t.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let report = e.check(false).unwrap();
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    let report = e.check(true).unwrap();
+    assert_eq!(report.fixed.len(), 1, "{report:?}");
+    let s2 = e.state(&id).unwrap();
+    assert_eq!(s2.status, Status::Exited);
+    assert_eq!(s2.exit_code, 137);
+    // The orphaned container process was killed.
+    let t = Instant::now();
+    while berth_engine::state::process_alive(s.pid, s.pid_start_time, &s.boot_id) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "container process survived"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // And it can start again.
+    e.start(&id, StartOptions::default()).unwrap();
+    assert_eq!(e.state(&id).unwrap().status, Status::Running);
+}

@@ -114,6 +114,14 @@ impl Server {
             gc_interval,
         } = self;
         rt.block_on(async move {
+            let evict_state = state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    evict_idle_sessions(&evict_state, Duration::from_secs(600));
+                }
+            });
             if let Some(every) = gc_interval {
                 let root = state.storage.root().to_path_buf();
                 tokio::spawn(async move {
@@ -163,6 +171,22 @@ impl Server {
         std::thread::spawn(move || self.run());
         addr
     }
+}
+
+/// Closes the writers of upload sessions idle for `idle` (their bytes stay in the ingest and a
+/// later request resumes them), so that abandoned sessions do not hold descriptors and buffers.
+fn evict_idle_sessions(state: &State, idle: Duration) {
+    let now = std::time::SystemTime::now();
+    let mut map = state.sessions.lock().expect("sessions lock");
+    map.retain(|id, session| {
+        let age = std::fs::metadata(state.storage.session_path(id))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok());
+        let stale = !matches!(age, Some(a) if a < idle);
+        // A session in use (its lock held) is kept whatever its age.
+        !(stale && session.try_lock().is_ok())
+    });
 }
 
 fn is_transient(e: &std::io::Error) -> bool {
@@ -522,7 +546,7 @@ async fn get_blob(
         return Ok(r.body(body::empty()).expect("valid"));
     }
     let mut file = state.storage.content.read(&stored).map_err(|_| unknown())?;
-    let (tx, rx) = mpsc::channel(4);
+    let (tx, rx) = mpsc::channel(8);
     tokio::task::spawn_blocking(move || {
         if start > 0 {
             if let Err(e) = file.seek(SeekFrom::Start(start)) {
@@ -532,20 +556,20 @@ async fn get_blob(
         }
         let mut left = len;
         while left > 0 {
-            let mut buf = vec![0u8; CHUNK.min(left as usize)];
-            match file.read(&mut buf) {
+            // read_to_end fills spare capacity without zeroing it first.
+            let want = (CHUNK as u64).min(left);
+            let mut buf = Vec::with_capacity(want as usize);
+            match (&mut file).take(want).read_to_end(&mut buf) {
                 Ok(0) => {
                     let _ = tx.blocking_send(Err(std::io::ErrorKind::UnexpectedEof.into()));
                     return;
                 }
                 Ok(n) => {
-                    buf.truncate(n);
                     left -= n as u64;
                     if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                         return;
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     let _ = tx.blocking_send(Err(e));
                     return;

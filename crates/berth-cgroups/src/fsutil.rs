@@ -30,6 +30,31 @@ pub(crate) fn write_path(path: &Path, value: &str) -> Result<(), CgroupError> {
         })
 }
 
+/// Writes each `(file, value)` in order, one write(2) per value (a cgroup control file takes one
+/// value per write), reusing the open file while consecutive values go to the same file.
+pub(crate) fn write_lines(dir: &Path, lines: &[(&str, String)]) -> Result<(), CgroupError> {
+    let mut current: Option<(&str, std::fs::File)> = None;
+    for (file, value) in lines {
+        let path = || dir.join(file);
+        let err = |source| CgroupError::Write {
+            path: path(),
+            value: value.clone(),
+            source,
+        };
+        if !matches!(&current, Some((open, _)) if open == file) {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path())
+                .map_err(err)?;
+            current = Some((file, f));
+        }
+        if let Some((_, f)) = current.as_mut() {
+            f.write_all(value.as_bytes()).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads `dir/file`.
 /// Removes a parent cgroup directory this object created, if it is now unused: one that is gone
 /// already, or still has children or processes (another container's), is left alone silently.
@@ -110,6 +135,12 @@ pub(crate) fn flat_keyed(text: &str) -> impl Iterator<Item = (&str, u64)> {
 /// A directory that appears concurrently (EEXIST) is not ours; a parent that vanishes
 /// concurrently (ENOENT, another container's cleanup) makes us start over, a few times.
 pub(crate) fn mkdir_p(path: &Path) -> Result<Vec<PathBuf>, CgroupError> {
+    // The common case first: the parent exists (Berth's shared parent, another container's).
+    match std::fs::create_dir(path) {
+        Ok(()) => return Ok(vec![path.to_owned()]),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(Vec::new()),
+        Err(_) => {}
+    }
     let mut attempts = 0;
     'again: loop {
         let mut missing = Vec::new();
@@ -152,6 +183,13 @@ pub(crate) fn child_dirs(dir: &Path) -> Vec<PathBuf> {
 /// Removes the cgroup `dir` and every cgroup below it, deepest first. EBUSY (processes still
 /// exiting) is retried for about a second; a directory already gone is fine.
 pub(crate) fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    // Usually the cgroup has no children: try that first, without listing the directory (a
+    // cgroup directory holds dozens of control files).
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     for child in child_dirs(dir) {
         remove_tree(&child)?;
     }
@@ -281,6 +319,24 @@ mod tests {
         std::fs::write(dir.path().join("memory.max"), "max\n").unwrap();
         write(dir.path(), "memory.max", "5").unwrap();
         assert_eq!(read(dir.path(), "memory.max").unwrap(), "5");
+    }
+
+    #[test]
+    fn write_lines_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a", "b"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        let lines = [
+            ("a", "1".to_owned()),
+            ("a", "2".to_owned()),
+            ("b", "3".to_owned()),
+        ];
+        write_lines(dir.path(), &lines).unwrap();
+        assert_eq!(read(dir.path(), "a").unwrap(), "12");
+        assert_eq!(read(dir.path(), "b").unwrap(), "3");
+        let err = write_lines(dir.path(), &[("c", "4".to_owned())]).unwrap_err();
+        assert!(err.to_string().contains("\"4\""), "{err}");
     }
 
     #[test]

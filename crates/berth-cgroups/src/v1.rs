@@ -392,10 +392,8 @@ impl Cgroup for V1 {
         let rules = Rule::from_oci_list(r.devices().as_deref().unwrap_or_default())?;
         if !rules.is_empty() {
             let dir = self.need("devices", "devices")?;
-            for rule in rules {
-                let (file, line) = rule.v1_line();
-                write(dir, file, &line)?;
-            }
+            let lines: Vec<_> = rules.iter().map(|r| r.v1_line()).collect();
+            fsutil::write_lines(dir, &lines)?;
         }
         Ok(())
     }
@@ -513,6 +511,11 @@ impl Cgroup for V1 {
 
     fn kill_all(&self, signal: i32) -> Result<(), CgroupError> {
         if self.gone() {
+            return Ok(());
+        }
+        // An empty cgroup (the usual case when a stopped container is deleted) needs no
+        // freeze/thaw round: nothing is left that could fork.
+        if self.pids()?.is_empty() {
             return Ok(());
         }
         let freeze = self.dir("freezer").is_some() && !self.is_frozen()?;

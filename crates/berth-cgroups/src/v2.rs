@@ -555,6 +555,10 @@ impl Cgroup for V2 {
         if signal == libc::SIGKILL && self.dir.join("cgroup.kill").exists() {
             return write(&self.dir, "cgroup.kill", "1");
         }
+        // An empty cgroup needs no freeze/thaw round: nothing is left that could fork.
+        if self.pids()?.is_empty() {
+            return Ok(());
+        }
         let freeze = self.dir.join("cgroup.freeze").exists() && !self.is_frozen()?;
         if freeze {
             self.freeze()?;

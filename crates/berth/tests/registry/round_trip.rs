@@ -162,3 +162,31 @@ fn docker_io_names_go_to_the_configured_mirror() {
     let err = b.fails(&["pull", "--platform", "linux/s390x", &on_mirror]);
     assert!(err.contains("no matching manifest"), "{err}");
 }
+
+#[test]
+fn large_layers_take_the_chunked_upload_and_round_trip() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    let fx = crate::common::Fixtures::new();
+    let rootfs = fx.rootfs();
+    // Over the 16 MiB monolithic limit: PATCH then PUT.
+    let big = fx.random_layer("big.tar", 20.0);
+    let name = format!("{}/big/img:1", reg.host());
+    let archive = fx.archive("big-image.tar", &[&rootfs, &big], &[&name], "none", true);
+    let a = Client::new();
+    a.ok(&["load", "-i", archive.path.to_str().unwrap()]);
+    let out = a.ok(&["push", &name]);
+    assert!(out.contains("Pushed"), "{out}");
+    let b = Client::new();
+    b.ok(&["pull", &name]);
+    assert_eq!(a.inspect(&name)["Id"], b.inspect(&name)["Id"]);
+    assert_eq!(
+        b.inspect(&name)["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    b.store.assert_consistent("after a large pull");
+}

@@ -28,10 +28,13 @@ pub struct EngineOptions {
 pub struct Engine {
     pub(crate) paths: Paths,
     pub(crate) driver: Driver,
-    /// Container rows (synchronous=NORMAL: see [`Durability::Normal`]).
-    pub(crate) meta: Meta,
+    // Dropped before `meta` (fields drop in order): the image store's connection then closes
+    // while another is open, so it does not checkpoint the WAL on close (fsyncs), and `meta`
+    // never does ([`Durability::Normal`]).
     images: OnceLock<ImageStore>,
     volumes: OnceLock<Volumes>,
+    /// Container rows (synchronous=NORMAL: see [`Durability::Normal`]).
+    pub(crate) meta: Meta,
     /// The berth binary the shim runs from (`None`: `$BERTH_BIN` or the current executable).
     pub(crate) berth_bin: Option<PathBuf>,
 }

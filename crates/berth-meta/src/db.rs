@@ -183,9 +183,18 @@ fn configure(conn: &Connection, path: &Path, durability: Durability) -> Result<(
         Durability::Full => conn
             .pragma_update(None, "synchronous", "FULL")
             .map_err(pragma_err("synchronous=FULL"))?,
-        Durability::Normal => conn
-            .pragma_update(None, "synchronous", "NORMAL")
-            .map_err(pragma_err("synchronous=NORMAL"))?,
+        Durability::Normal => {
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(pragma_err("synchronous=NORMAL"))?;
+            // The last connection to close would checkpoint the WAL (several fsyncs): a cost
+            // every short-lived `berth run` would pay. Writers' auto-checkpoints keep the WAL
+            // small instead.
+            conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )
+            .map_err(pragma_err("no_ckpt_on_close"))?;
+        }
     }
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(pragma_err("foreign_keys=ON"))?;

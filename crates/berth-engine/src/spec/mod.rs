@@ -616,10 +616,31 @@ fn cap_name(s: &str) -> String {
     }
 }
 
-/// Docker's capability arithmetic: the default set (all with `--privileged`), minus drops, plus adds.
+/// The capabilities this process may grant: [`ALL_CAPS`] (listed in bit order) filtered by the
+/// bounding set in /proc/self/status. Docker gives a privileged container what its daemon has;
+/// asking for more makes capset fail (on this kind of host CAP_SYS_RESOURCE is not bounded).
+pub fn grantable_caps() -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
+/// Docker's capability arithmetic: the default set (all grantable with `--privileged`), minus
+/// drops, plus adds.
 pub fn capabilities(h: &HostConfig) -> Result<Vec<String>, SpecError> {
     if h.privileged {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(grantable_caps());
     }
     let adds: Vec<String> = h.cap_add.iter().flatten().map(|c| cap_name(c)).collect();
     let drops: Vec<String> = h.cap_drop.iter().flatten().map(|c| cap_name(c)).collect();
@@ -638,9 +659,8 @@ pub fn capabilities(h: &HostConfig) -> Result<Vec<String>, SpecError> {
             .collect()
     };
     if adds.iter().any(|a| a == "ALL") {
-        caps = ALL_CAPS
-            .iter()
-            .map(|s| s.to_string())
+        caps = grantable_caps()
+            .into_iter()
             .filter(|c| !drops.contains(c) || adds.contains(c))
             .collect();
     } else {

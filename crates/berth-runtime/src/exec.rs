@@ -245,6 +245,8 @@ fn exec_child(
             None,
         )
         .map_err(|e| RuntimeError::sys("reset signal mask", e))?;
+        berth_sys::process::reset_signal_dispositions()
+            .map_err(|e| RuntimeError::sys("reset signal dispositions", e))?;
         // Before any fork into the pid namespace, which the grandchild inherits.
         if let Some(join) = cgroup_join {
             join.join()?;

@@ -156,6 +156,9 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     // The parent blocks signals it forwards; the container must start with a clean mask.
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(|e| RuntimeError::sys("reset signal mask", e))?;
+    // Rust ignores SIGPIPE; a container's `yes | head` must die of it as under a shell.
+    berth_sys::process::reset_signal_dispositions()
+        .map_err(|e| RuntimeError::sys("reset signal dispositions", e))?;
     // First thing, so that what the init allocates is charged to the container.
     if let Some(join) = args.cgroup_join {
         join.join()?;

@@ -150,6 +150,27 @@ pub fn spawn_with_clean_signals(
     cmd.spawn()
 }
 
+/// Restores the default disposition of every signal the Rust runtime or a caller may have
+/// changed (SIGPIPE is ignored by Rust's runtime; an exec'd program inherits "ignored"), so a
+/// container's process starts as it would from a shell.
+pub fn reset_signal_dispositions() -> Result<(), Errno> {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    for sig in [
+        Signal::SIGPIPE,
+        Signal::SIGXFSZ,
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGCHLD,
+    ] {
+        // SAFETY: installing SIG_DFL registers no handler code, so no async-signal-safety or
+        // reentrancy requirement applies.
+        unsafe { signal(sig, SigHandler::SigDfl) }?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

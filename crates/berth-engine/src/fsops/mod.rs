@@ -6,6 +6,7 @@
 
 pub mod copy;
 pub mod diff;
+mod engine_ops;
 
 pub use copy::{copy_from_container, copy_into_container, export, PathStat};
 pub use diff::{changes, ChangeKind};
@@ -30,6 +31,8 @@ pub enum FsError {
     Archive(#[from] berth_archive::ArchiveError),
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Engine(#[from] crate::error::EngineError),
 }
 
 impl Classify for FsError {
@@ -39,6 +42,7 @@ impl Classify for FsError {
             FsError::Invalid(_) => ErrorClass::InvalidArgument,
             FsError::Archive(_) => ErrorClass::InvalidArgument,
             FsError::Spec(e) => e.class(),
+            FsError::Engine(e) => e.class(),
             FsError::Io { .. } => ErrorClass::Internal,
         }
     }

@@ -6,6 +6,7 @@
 //! `info` docker's output shapes, `volume` the volume verbs, `names` docker-style names.
 
 mod attach;
+mod files;
 mod info;
 mod lifecycle;
 mod logs;
@@ -22,7 +23,7 @@ mod volume;
 
 use crate::cli::{Cli, InspectArgs};
 use crate::cli_containers::{ContainerCommand, ContainerVerbs, InfoArgs, SystemPruneArgs};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use berth_engine::{Engine, EngineOptions};
 
 pub use options::OptionError;
@@ -65,10 +66,10 @@ pub fn run(cli: &Cli, verb: &ContainerVerbs) -> Result<i32> {
         V::Top(a) | V::Container(C::Top(a)) => query::top(cli, a),
         V::Stats(a) | V::Container(C::Stats(a)) => query::stats(cli, a),
         V::Port(a) | V::Container(C::Port(a)) => query::port(cli, a),
-        V::Cp(_) | V::Container(C::Cp(_)) => pending("cp"),
-        V::Diff(_) | V::Container(C::Diff(_)) => pending("diff"),
-        V::Commit(_) | V::Container(C::Commit(_)) => pending("commit"),
-        V::Export(_) | V::Container(C::Export(_)) => pending("export"),
+        V::Cp(a) | V::Container(C::Cp(a)) => files::cp(cli, a),
+        V::Diff(a) | V::Container(C::Diff(a)) => files::diff(cli, a),
+        V::Commit(a) | V::Container(C::Commit(a)) => files::commit(cli, a),
+        V::Export(a) | V::Container(C::Export(a)) => files::export(cli, a),
         V::Volume(c) => volume::run(cli, c, &|| {
             let e = engine(cli)?;
             Ok(e.volume_users()?)
@@ -114,10 +115,6 @@ pub fn check(cli: &Cli, repair: bool, quiet: bool) -> Result<bool> {
         );
     }
     Ok(r.problems.is_empty())
-}
-
-fn pending(verb: &str) -> Result<i32> {
-    bail!("berth {verb}: not available in this build yet")
 }
 
 /// For `run`/`create`: every error is berth's own (docker's exit 125) unless it carries its own

@@ -179,7 +179,12 @@ fn ps_quiet_filters_formats_last_size() {
     assert!(table.starts_with("CONTAINER ID   STATE\n"), "{table}");
     let size = b.ok(&["ps", "-s"]);
     assert!(size.lines().next().unwrap().ends_with("SIZE"), "{size}");
-    assert!(size.lines().nth(1).is_some_and(|l| l.ends_with('B') || l.ends_with(')')), "{size}");
+    assert!(
+        size.lines()
+            .nth(1)
+            .is_some_and(|l| l.ends_with('B') || l.ends_with(')')),
+        "{size}"
+    );
     let notrunc = b.ok(&["ps", "--no-trunc"]);
     assert!(notrunc.contains(&a), "{notrunc}");
     let (_, err) = b.code(1, &["ps", "-f", "bogus=1"]);

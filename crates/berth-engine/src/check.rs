@@ -121,6 +121,23 @@ impl Engine {
                     continue;
                 }
             };
+            // A removal whose process died (nobody holds the container's lock): finish it.
+            if st.status == Status::Removing {
+                let free = matches!(crate::lock::try_lock(&self.paths, &id), Ok(Some(_)));
+                if free {
+                    let o = crate::remove::RemoveOptions {
+                        force: true,
+                        volumes: false,
+                    };
+                    match self.remove(&id, o) {
+                        Ok(_) => report
+                            .fixed
+                            .push(format!("container {id}: finished its interrupted removal")),
+                        Err(e) => report.problems.push(format!("container {id}: {e}")),
+                    }
+                    continue;
+                }
+            }
             let stale = st.status.is_active()
                 && !state::process_alive(st.shim_pid, st.shim_start_time, &st.boot_id);
             if stale {

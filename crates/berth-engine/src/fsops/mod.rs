@@ -17,7 +17,7 @@ use std::path::PathBuf;
 /// Failures of the file operations.
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
-    #[error("Could not find the file {0} in container")]
+    #[error("Could not find the file {0} in container: No such file or directory")]
     NotFound(String),
     #[error("{0}")]
     Invalid(String),

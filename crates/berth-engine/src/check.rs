@@ -92,6 +92,26 @@ impl Engine {
                     if source.kind() == std::io::ErrorKind::NotFound =>
                 {
                     let line = format!("container {id}: no state file");
+                    // A create whose process died before writing the state (nobody holds the
+                    // lock): undo it, as create itself would have.
+                    let interrupted =
+                        matches!(crate::lock::try_lock(&self.paths, &id), Ok(Some(_)));
+                    if interrupted {
+                        let dir = self.paths.container_dir(&id);
+                        let _ = std::fs::create_dir_all(&dir);
+                        let _ = state::save(&self.paths, &id, &state::StateFile::created());
+                        let o = crate::remove::RemoveOptions {
+                            force: true,
+                            volumes: true,
+                        };
+                        match self.remove(&id, o) {
+                            Ok(_) => report
+                                .fixed
+                                .push(format!("{line}: removed the half-created container")),
+                            Err(e) => report.problems.push(format!("{line}: {e}")),
+                        }
+                        continue;
+                    }
                     if repair {
                         let dir = self.paths.container_dir(&id);
                         let fixed = std::fs::create_dir_all(&dir).is_ok()

@@ -100,6 +100,9 @@ impl Engine {
         let process = crate::spec::process_args(&config, false)?;
 
         let id = crate::volumes::random_hex();
+        // Held until the container is whole: `system check` tells an interrupted create (row
+        // without state, lock free) from one in progress.
+        let _creating = crate::lock::lock(&self.paths, &id)?;
         let hostname = crate::spec::hostname_of(&id, &config);
         let key = snapshot_key(&id);
         let mut undo = Undo::default();

@@ -33,61 +33,11 @@ pub struct ExecRequest {
     pub privileged: bool,
 }
 
-/// Looks `name` up in the rootfs's `/etc/passwd` (`group` = false) or `/etc/group`: returns
-/// (id, primary gid).
-fn lookup_id(rootfs: &Path, name: &str, group: bool) -> Option<(u32, u32)> {
-    let file = if group { "etc/group" } else { "etc/passwd" };
-    let text = std::fs::read_to_string(rootfs.join(file)).ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        if f.len() < 3 || f[0] != name {
-            return None;
-        }
-        let id = f[2].parse().ok()?;
-        let gid = if group { id } else { f.get(3)?.parse().ok()? };
-        Some((id, gid))
-    })
-}
-
-/// `-u user[:group]` against the container's /etc files: (uid, gid).
+/// `-u user[:group]` against the container's /etc files: (uid, gid). The same resolution as the
+/// container's own process (files read inside the rootfs, symlinks never followed out of it).
 pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32)> {
-    let (u, g) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
-    };
-    let (uid, mut gid) = match u.parse::<u32>() {
-        Ok(n) => (n, lookup_id_by_uid(rootfs, n).unwrap_or(0)),
-        Err(_) => lookup_id(rootfs, u, false).ok_or_else(|| {
-            EngineError::Invalid(format!(
-                "unable to find user {u}: no matching entries in passwd file"
-            ))
-        })?,
-    };
-    if let Some(g) = g {
-        gid = match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => {
-                lookup_id(rootfs, g, true)
-                    .ok_or_else(|| {
-                        EngineError::Invalid(format!(
-                            "unable to find group {g}: no matching entries in group file"
-                        ))
-                    })?
-                    .0
-            }
-        };
-    }
-    Ok((uid, gid))
-}
-
-fn lookup_id_by_uid(rootfs: &Path, uid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(rootfs.join("etc/passwd")).ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 3 && f[2].parse() == Ok(uid))
-            .then(|| f[3].parse().ok())
-            .flatten()
-    })
+    let ids = crate::spec::user::resolve_user(rootfs, spec, &[])?;
+    Ok((ids.uid, ids.gid))
 }
 
 /// The exec'd process: the container's process with the request's changes.
@@ -119,11 +69,14 @@ pub fn exec_process(container: &Value, rootfs: &Path, req: &ExecRequest) -> Resu
         p["cwd"] = json!(crate::spec::clean(&req.workdir));
     }
     if !req.user.is_empty() {
-        let (uid, gid) = resolve_user(rootfs, &req.user)?;
-        p["user"] = json!({"uid": uid, "gid": gid});
+        let ids = crate::spec::user::resolve_user(rootfs, &req.user, &[])?;
+        p["user"] = json!({"uid": ids.uid, "gid": ids.gid});
+        if !ids.additional.is_empty() {
+            p["user"]["additionalGids"] = json!(ids.additional);
+        }
     }
     if req.privileged {
-        let all = crate::spec::ALL_CAPS;
+        let all = crate::spec::grantable_caps();
         p["capabilities"] = json!({
             "bounding": all, "effective": all, "permitted": all,
         });

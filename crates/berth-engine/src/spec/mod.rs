@@ -14,7 +14,7 @@
 
 pub mod parse;
 pub mod rootfs;
-mod user;
+pub mod user;
 
 pub use parse::{
     clean, parse_bind, parse_device, parse_mount_flag, parse_restart_policy, parse_signal,

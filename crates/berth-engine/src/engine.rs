@@ -10,7 +10,9 @@ use crate::state::{self, StateFile};
 use crate::volumes::Volumes;
 use berth_image::{Driver, ImageStore};
 use berth_meta::{ContainerLookup, ContainerRow, Durability, Meta};
+use berth_snapshot::Snapshotter;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 /// Where the engine keeps its state.
@@ -32,6 +34,8 @@ pub struct Engine {
     // while another is open, so it does not checkpoint the WAL on close (fsyncs), and `meta`
     // never does ([`Durability::Normal`]).
     images: OnceLock<ImageStore>,
+    /// The snapshotter alone, for start and removal when the image store is not open.
+    snapshots: OnceLock<Arc<dyn Snapshotter>>,
     volumes: OnceLock<Volumes>,
     /// Container rows (synchronous=NORMAL: see [`Durability::Normal`]).
     pub(crate) meta: Meta,
@@ -62,6 +66,7 @@ impl Engine {
             driver: o.driver,
             meta,
             images: OnceLock::new(),
+            snapshots: OnceLock::new(),
             volumes: OnceLock::new(),
             berth_bin: None,
         })
@@ -90,6 +95,19 @@ impl Engine {
         }
         let store = ImageStore::open_with(&self.paths.root, self.driver)?;
         Ok(self.images.get_or_init(|| store))
+    }
+
+    /// The snapshotter: the image store's when it is open, else opened alone (no second
+    /// database connection: starting and removing containers need nothing else of the store).
+    pub fn snapshotter(&self) -> Result<&Arc<dyn Snapshotter>> {
+        if let Some(s) = self.images.get() {
+            return Ok(s.snapshotter());
+        }
+        if let Some(s) = self.snapshots.get() {
+            return Ok(s);
+        }
+        let s = berth_image::open_snapshotter(&self.paths.root, self.driver)?;
+        Ok(self.snapshots.get_or_init(|| s))
     }
 
     /// The volume store (opened on first use).

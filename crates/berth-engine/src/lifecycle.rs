@@ -18,7 +18,7 @@ use crate::lock;
 use crate::mounting;
 use crate::process;
 use crate::record::ContainerRecord;
-use crate::shim_proto::{self, AttachRequest, Control, ShimConfig, ShimError, SpawnOptions};
+use crate::shim_proto::{self, AttachRequest, Control, ShimConfig, ShimError};
 use crate::state::{self, StateFile, Status};
 use crate::types::WaitResponse;
 use std::path::PathBuf;
@@ -149,15 +149,27 @@ impl Engine {
         o: StartOptions<'_>,
     ) -> Result<Started> {
         let id = rec.id.as_str();
-        let images = self.images()?;
+        // Started first: its exec and detaching fork run on the other core while the rootfs is
+        // mounted and the spec written.
+        let shim = shim_proto::launch(
+            id,
+            &self.paths.root,
+            &self.paths.runroot,
+            self.berth_bin.as_deref(),
+        )?;
         let snaps_dir = self.paths.snapshots_dir(self.driver.name());
         mounting::mount_rootfs(
             &self.paths,
             id,
-            images.snapshotter().as_ref(),
+            self.snapshotter()?.as_ref(),
             &rec.snapshot_key,
             &snaps_dir,
-            st.rootfs_mounted && st.boot_id == state::boot_id(),
+            mounting::MountMode {
+                already: st.rootfs_mounted && st.boot_id == state::boot_id(),
+                // `--rm`: the writable layer is thrown away with the container, so the kernel
+                // need not sync it (at unmount).
+                volatile: rec.host_config.auto_remove,
+            },
         )?;
         state::update(&self.paths, id, |s| {
             s.rootfs_mounted = true;
@@ -216,18 +228,12 @@ impl Engine {
             storage_driver: rec.driver.clone(),
             attach_at_spawn: false,
         };
-        let spawned = shim_proto::spawn(&SpawnOptions {
-            id: id.to_string(),
-            root: self.paths.root.clone(),
-            runroot: self.paths.runroot.clone(),
-            berth_bin: self.berth_bin.clone(),
-            config,
-            attach: o.attach,
-        })
-        .map_err(|e| match e {
-            ShimError::Start { message, .. } => EngineError::Shim(message),
-            e => e.into(),
-        })?;
+        let spawned = shim
+            .finish(&config, o.attach.as_ref())
+            .map_err(|e| match e {
+                ShimError::Start { message, .. } => EngineError::Shim(message),
+                e => e.into(),
+            })?;
         // A shim that did not record the running state itself: record it here.
         state::update(&self.paths, id, |s| {
             if s.shim_pid == 0 {

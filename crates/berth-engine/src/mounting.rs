@@ -20,6 +20,16 @@ pub fn is_mounted(target: &Path) -> bool {
     t.dev() != p.dev()
 }
 
+/// How [`mount_rootfs`] mounts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MountMode {
+    /// The state says the rootfs is mounted already: keep that mount when it is still there.
+    pub already: bool,
+    /// Overlay's `volatile`: the kernel skips every sync of the writable layer (at unmount too).
+    /// For layers thrown away with their container (`--rm`); ignored where unsupported.
+    pub volatile: bool,
+}
+
 /// Mounts snapshot `key` at container `id`'s rootfs. `snapshots_dir` is where relative overlay
 /// lower dirs (very deep images) resolve from.
 pub fn mount_rootfs(
@@ -28,10 +38,10 @@ pub fn mount_rootfs(
     snaps: &dyn Snapshotter,
     key: &str,
     snapshots_dir: &Path,
-    already: bool,
+    mode: MountMode,
 ) -> Result<()> {
     let target = paths.rootfs(id);
-    if already && (is_mounted(&target) || bind_target_nonempty(&target)) {
+    if mode.already && (is_mounted(&target) || bind_target_nonempty(&target)) {
         return Ok(());
     }
     std::fs::create_dir_all(&target).map_err(EngineError::io("creating", &target))?;
@@ -61,19 +71,31 @@ pub fn mount_rootfs(
         .map_err(EngineError::sys(what))?;
         return Ok(());
     }
-    let data = m.options.join(",");
+    let mut data = m.options.join(",");
+    if mode.volatile && m.typ == "overlay" && prepare_volatile(&m.options) {
+        data.push_str(",volatile");
+    }
     let relative = m
         .options
         .iter()
         .any(|o| o.starts_with("lowerdir=") && !o["lowerdir=".len()..].starts_with('/'));
     if !relative {
-        return mount(
-            Some(m.source.as_str()),
-            &target,
-            Some(m.typ.as_str()),
-            MsFlags::empty(),
-            Some(data.as_str()),
-        )
+        let overlay = |data: &str| {
+            mount(
+                Some(m.source.as_str()),
+                &target,
+                Some(m.typ.as_str()),
+                MsFlags::empty(),
+                Some(data),
+            )
+        };
+        return match overlay(&data) {
+            // A kernel before 5.10 does not know `volatile`: mount without it.
+            Err(nix::errno::Errno::EINVAL) if data.ends_with(",volatile") => {
+                overlay(data.trim_end_matches(",volatile"))
+            }
+            r => r,
+        }
         .map_err(EngineError::sys(what));
     }
     // Lower dirs too long for one page are given relative to the snapshot directory; the
@@ -89,6 +111,21 @@ pub fn mount_rootfs(
     );
     let _ = std::env::set_current_dir(here);
     r.map_err(EngineError::sys(what))
+}
+
+/// Overlay refuses to mount a layer again after a `volatile` mount until the marker it leaves
+/// (`<workdir>/work/incompat/volatile`) is removed: a thrown-away layer is never mounted twice
+/// in normal use, but a temporary mount (`cp` into a created `--rm` container) comes first.
+/// Returns whether the marker is out of the way.
+fn prepare_volatile(options: &[String]) -> bool {
+    let Some(work) = options.iter().find_map(|o| o.strip_prefix("workdir=")) else {
+        return false;
+    };
+    let marker = Path::new(work).join("work").join("incompat");
+    match std::fs::remove_dir_all(&marker) {
+        Ok(()) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 /// A bind-mounted rootfs (copy driver) is on the same device as its parent: recognise it by

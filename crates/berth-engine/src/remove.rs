@@ -76,8 +76,7 @@ impl Engine {
         if self.paths.runtime_root().join(id).exists() {
             let _ = self.runtime().delete(id, true);
         }
-        let images = self.images()?;
-        let snaps = images.snapshotter();
+        let snaps = self.snapshotter()?;
         if snaps.stat(&rec.snapshot_key).is_ok() {
             snaps
                 .remove(&rec.snapshot_key)

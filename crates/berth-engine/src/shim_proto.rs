@@ -599,6 +599,12 @@ impl Control {
         })
     }
 
+    /// After [`Event::Exit`] of an `--rm` container: blocks until the shim closes the channel,
+    /// which it does once the container is removed (or when it dies).
+    pub fn wait_closed(&mut self) {
+        while let Ok(Event::Exit(_) | Event::Attached | Event::Detached) = self.next_event() {}
+    }
+
     /// The socket, to poll together with other fds; call [`Control::next_event`] when readable.
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()
@@ -661,7 +667,28 @@ pub fn berth_bin(given: Option<&Path>) -> Result<PathBuf, ShimError> {
 /// Starts the shim of a container whose bundle (config.json) and rootfs are ready, and waits
 /// until it reports the container started (or why not).
 pub fn spawn(o: &SpawnOptions<'_>) -> Result<Spawned, ShimError> {
-    let exe = berth_bin(o.berth_bin.as_deref())?;
+    launch(&o.id, &o.root, &o.runroot, o.berth_bin.as_deref())?.finish(&o.config, o.attach.as_ref())
+}
+
+/// A shim process started ahead of its configuration: the exec, the dynamic loading and the
+/// detaching fork of the shim overlap whatever the caller does until [`PendingShim::finish`]
+/// (mounting the rootfs, writing config.json). Dropped unfinished, the shim reads the end of
+/// its handshake and exits without touching anything.
+#[derive(Debug)]
+pub struct PendingShim {
+    id: String,
+    child: Option<std::process::Child>,
+    ours: Option<OwnedFd>,
+}
+
+/// Starts `berth shim` for container `id`; see [`PendingShim`].
+pub fn launch(
+    id: &str,
+    root: &Path,
+    runroot: &Path,
+    exe: Option<&Path>,
+) -> Result<PendingShim, ShimError> {
+    let exe = berth_bin(exe)?;
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,
         SockType::Stream,
@@ -675,64 +702,90 @@ pub fn spawn(o: &SpawnOptions<'_>) -> Result<Spawned, ShimError> {
     let mut cmd = std::process::Command::new(&exe);
     cmd.arg("shim")
         .arg("--root")
-        .arg(&o.root)
+        .arg(root)
         .arg("--runroot")
-        .arg(&o.runroot)
+        .arg(runroot)
         .arg("--ctl-fd")
         .arg(inherited.as_raw_fd().to_string())
-        .arg(&o.id)
+        .arg(id)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let spawned = cmd.spawn();
     drop(inherited);
-    let mut child = spawned.map_err(|source| ShimError::Exec {
-        exe: exe.clone(),
-        source,
-    })?;
-    let died = |status: Option<i32>| ShimError::ShimDied {
-        id: o.id.clone(),
-        status,
-    };
-    let mut shim_config = o.config.clone();
-    shim_config.attach_at_spawn = o.attach.is_some();
-    let config = ClientMsg::Config(Box::new(shim_config)).encode()?;
-    let sent = send_line(ours.as_fd(), &config, &[])
-        .map_err(|source| ShimError::Send {
-            what: "the configuration",
-            source,
-        })
-        .and_then(|()| match &o.attach {
-            Some(a) => send_attach(ours.as_fd(), a),
-            None => Ok(()),
-        });
-    // The first shim process exits as soon as it has forked the real one.
-    let status = child.wait().ok().and_then(|s| s.code());
-    if sent.is_err() && status != Some(0) {
-        return Err(died(status));
+    let child = spawned.map_err(|source| ShimError::Exec { exe, source })?;
+    Ok(PendingShim {
+        id: id.to_string(),
+        child: Some(child),
+        ours: Some(ours),
+    })
+}
+
+impl PendingShim {
+    /// Hands the shim its configuration (and the caller's stdio with `attach`), then waits until
+    /// it reports the container started (or why not).
+    pub fn finish(
+        mut self,
+        config: &ShimConfig,
+        attach: Option<&AttachRequest<'_>>,
+    ) -> Result<Spawned, ShimError> {
+        let mut shim_config = config.clone();
+        shim_config.attach_at_spawn = attach.is_some();
+        // An error here drops `self`, which reaps the first shim process.
+        let config = ClientMsg::Config(Box::new(shim_config)).encode()?;
+        let ours = self.ours.take().expect("a pending shim has its socket");
+        let mut child = self.child.take().expect("a pending shim has its process");
+        let died = |status: Option<i32>| ShimError::ShimDied {
+            id: self.id.clone(),
+            status,
+        };
+        let sent = send_line(ours.as_fd(), &config, &[])
+            .map_err(|source| ShimError::Send {
+                what: "the configuration",
+                source,
+            })
+            .and_then(|()| match attach {
+                Some(a) => send_attach(ours.as_fd(), a),
+                None => Ok(()),
+            });
+        // The first shim process exits as soon as it has forked the real one.
+        let status = child.wait().ok().and_then(|s| s.code());
+        if sent.is_err() && status != Some(0) {
+            return Err(died(status));
+        }
+        sent?;
+        let mut reader = LineReader::default();
+        loop {
+            let line = reader
+                .read_line(ours.as_fd())
+                .map_err(ShimError::Recv)?
+                .ok_or_else(|| died(status.filter(|c| *c != 0)))?;
+            match ShimMsg::parse(&line) {
+                Some(ShimMsg::Started { pid, shim_pid }) => {
+                    let control = attach.is_some().then(|| Control::from_fd(ours, reader));
+                    return Ok(Spawned {
+                        pid,
+                        shim_pid,
+                        control,
+                    });
+                }
+                Some(ShimMsg::Error { code, message }) => {
+                    return Err(ShimError::Start { code, message })
+                }
+                // An attach acknowledgement before the start report.
+                Some(ShimMsg::Attached) => continue,
+                _ => return Err(ShimError::Protocol(line)),
+            }
+        }
     }
-    sent?;
-    let mut reader = LineReader::default();
-    loop {
-        let line = reader
-            .read_line(ours.as_fd())
-            .map_err(ShimError::Recv)?
-            .ok_or_else(|| died(status.filter(|c| *c != 0)))?;
-        match ShimMsg::parse(&line) {
-            Some(ShimMsg::Started { pid, shim_pid }) => {
-                let control = o.attach.is_some().then(|| Control::from_fd(ours, reader));
-                return Ok(Spawned {
-                    pid,
-                    shim_pid,
-                    control,
-                });
-            }
-            Some(ShimMsg::Error { code, message }) => {
-                return Err(ShimError::Start { code, message })
-            }
-            // An attach acknowledgement before the start report.
-            Some(ShimMsg::Attached) => continue,
-            _ => return Err(ShimError::Protocol(line)),
+}
+
+impl Drop for PendingShim {
+    fn drop(&mut self) {
+        // Unfinished: closing the socket ends the shim's handshake; reap the first process.
+        drop(self.ours.take());
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
         }
     }
 }

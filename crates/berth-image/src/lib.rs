@@ -26,5 +26,5 @@ pub use load::LoadedImage;
 pub use pull::{LayerSource, PullEvent, PullSpec};
 pub use remove::{short_id, PruneReport, Removed};
 pub use save::SaveFormat;
-pub use store::{layer_key, rfc3339, Driver, ImageStore};
+pub use store::{layer_key, open_snapshotter, rfc3339, Driver, ImageStore};
 pub use unpack::{dir_usage, DirUsage};

@@ -96,11 +96,7 @@ impl ImageStore {
             std::fs::create_dir_all(&dir).map_err(ImageError::io("creating", &dir))?;
         }
         let content = ContentStore::open(root)?;
-        let snap_root = root.join(driver.name());
-        let snapshots: Arc<dyn Snapshotter> = match driver {
-            Driver::Overlay => Arc::new(OverlaySnapshotter::new(&snap_root)?),
-            Driver::Copy => Arc::new(CopySnapshotter::new(&snap_root)?),
-        };
+        let snapshots = open_snapshotter(root, driver)?;
         let meta = Meta::open(&root.join("berth.db"))?;
         let store = ImageStore {
             root: root.to_path_buf(),
@@ -548,3 +544,13 @@ pub(crate) fn now_unix() -> i64 {
 }
 
 pub use berth_oci::time::rfc3339;
+
+/// The snapshotter of `driver` under `root` alone, without the rest of the store (no database
+/// connection): for callers that only mount, unmount or remove containers' snapshots.
+pub fn open_snapshotter(root: &Path, driver: Driver) -> Result<Arc<dyn Snapshotter>> {
+    let snap_root = root.join(driver.name());
+    Ok(match driver {
+        Driver::Overlay => Arc::new(OverlaySnapshotter::new(&snap_root)?),
+        Driver::Copy => Arc::new(CopySnapshotter::new(&snap_root)?),
+    })
+}

@@ -96,6 +96,9 @@ pub struct Monitor {
     split_err: LineSplitter,
     inc: Option<Incarnation>,
     clients: Vec<Client>,
+    /// `--rm`: clients told the exit code, kept connected until the container is removed (their
+    /// end of file says "removed", as docker's wait condition does).
+    awaiting_removal: Vec<Client>,
     listener: UnixListener,
     signals: SignalFd,
     restart_count: i64,
@@ -146,7 +149,6 @@ impl Monitor {
     /// the container is gone for good. Returns the shim's exit status.
     pub fn run(id: &str, root: &std::path::Path, runroot: &std::path::Path, ctl: OwnedFd) -> i32 {
         let paths = ShimPaths::new(root, runroot, id);
-        let _ = std::fs::create_dir_all(&paths.run_dir);
         let mut spawner = Client::new(ctl);
         let cfg = match spawner.reader.read_line(spawner.sock.as_fd()) {
             Ok(Some(l)) => match ClientMsg::parse(&l) {
@@ -158,6 +160,8 @@ impl Monitor {
             },
             _ => return 2,
         };
+        // Only now: a spawner that gave up before the handshake leaves nothing behind.
+        let _ = std::fs::create_dir_all(&paths.run_dir);
         if cfg.attach_at_spawn {
             match spawner.reader.read_line(spawner.sock.as_fd()) {
                 Ok(Some(l)) => attach_client(&mut spawner, &l, None),
@@ -252,6 +256,7 @@ impl Monitor {
             split_err: LineSplitter::default(),
             inc: None,
             clients: Vec::new(),
+            awaiting_removal: Vec::new(),
             listener,
             signals,
             backoff: Backoff::default(),
@@ -663,6 +668,9 @@ impl Monitor {
         for c in &mut self.clients {
             c.send(&ShimMsg::Exit(code));
         }
+        if self.cfg.auto_remove && !restart {
+            self.awaiting_removal.append(&mut self.clients);
+        }
         self.clients.clear();
         if restart {
             self.restart_at = Some(Instant::now() + self.backoff.delay(ran));
@@ -861,6 +869,7 @@ impl Monitor {
                 diag(&self.paths, &format!("--rm: removing the container: {e}"));
             }
         }
+        self.awaiting_removal.clear();
     }
 }
 

@@ -100,18 +100,32 @@ impl Store {
 
     /// Writes `meta` atomically: temp file, fsync, rename, fsync of the directory.
     pub fn save(&self, meta: &Meta) -> Result<()> {
+        self.save_with(meta, true)
+    }
+
+    /// Writes `meta` atomically (temp file, rename); with `durable`, also fsyncs the file before
+    /// the rename and the directory after. Changes that only concern containers' writable
+    /// snapshots are saved without: they are thrown away with their container, the rename alone
+    /// keeps the file whole, and after a power loss `cleanup` removes a directory whose entry
+    /// was lost. Every durable save makes the earlier relaxed ones durable too.
+    pub fn save_with(&self, meta: &Meta, durable: bool) -> Result<()> {
         let path = self.root.join(META_FILE);
         let tmp = self.root.join(format!("{META_FILE}.tmp"));
         let err = |source| SnapshotError::WriteMeta {
             path: path.clone(),
             source,
         };
-        let bytes = serde_json::to_vec_pretty(meta).map_err(|e| err(e.into()))?;
+        let bytes = serde_json::to_vec(meta).map_err(|e| err(e.into()))?;
         let mut f = fs::File::create(&tmp).map_err(err)?;
         f.write_all(&bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
+        if durable {
+            f.sync_all().map_err(err)?;
+        }
         drop(f);
         fs::rename(&tmp, &path).map_err(err)?;
+        if !durable {
+            return Ok(());
+        }
         fs::File::open(&self.root)
             .and_then(|d| d.sync_all())
             .map_err(err)
@@ -190,7 +204,7 @@ impl Store {
                     parent: parent.map(str::to_string),
                 },
             );
-            self.save(meta)
+            self.save_with(meta, kind != Kind::Active)
         })();
         if let Err(e) = result {
             meta.snapshots.remove(key);
@@ -280,7 +294,7 @@ impl Store {
             });
         }
         let e = meta.snapshots.remove(key).expect("checked above");
-        if let Err(err) = self.save(&meta) {
+        if let Err(err) = self.save_with(&meta, e.kind != Kind::Active) {
             meta.snapshots.insert(key.to_string(), e);
             return Err(err);
         }

@@ -24,15 +24,14 @@ impl Engine {
         if mounting::is_mounted(&target) {
             return f(&rec, &target);
         }
-        let images = self.images()?;
-        let snaps_dir = self.paths().snapshots_dir(images.driver().name());
+        let snaps_dir = self.paths().snapshots_dir(self.driver.name());
         mounting::mount_rootfs(
             self.paths(),
             &rec.id,
-            images.snapshotter().as_ref(),
+            self.snapshotter()?.as_ref(),
             &rec.snapshot_key,
             &snaps_dir,
-            false,
+            mounting::MountMode::default(),
         )?;
         let out = f(&rec, &target);
         // Still stopped (we hold the lock): release the temporary mount.

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use berth_engine::shim_proto::{self, Control, ShimPaths};
 use berth_engine::types::CreateBody;
 use berth_engine::{CreateOptions, Engine, EngineError, RemoveOptions, StartOptions};
+use std::io::IsTerminal;
 
 /// An error with the exit code docker gives it (125 berth's own, 126/127 exec failures).
 #[derive(Debug)]
@@ -42,9 +43,149 @@ fn start_failure(e: EngineError) -> anyhow::Error {
 /// `berth create`.
 pub fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
     let engine = super::engine(cli)?;
+    ensure_image(cli, &engine, &a.opts)?;
     let id = create_container(&engine, &a.opts, Mode::Create)?;
     println!("{id}");
     Ok(0)
+}
+
+/// Docker's `--pull` policies for the image of `run` and `create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PullPolicy {
+    /// Pull only when the store does not have the image (the default).
+    Missing,
+    /// Pull every time (a no-op when the registry has nothing newer).
+    Always,
+    /// Never pull: a missing image is an error.
+    Never,
+}
+
+impl PullPolicy {
+    fn parse(s: &str) -> Result<PullPolicy, OptionError> {
+        match s {
+            "missing" => Ok(PullPolicy::Missing),
+            "always" => Ok(PullPolicy::Always),
+            "never" => Ok(PullPolicy::Never),
+            other => Err(OptionError::Invalid(format!(
+                "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+            ))),
+        }
+    }
+}
+
+/// The image name as docker prints it (`busybox` -> `busybox:latest`); IDs and unparsable
+/// names as given.
+fn familiar(image: &str) -> String {
+    match berth_oci::Reference::parse(image) {
+        Ok(r) if !image.starts_with("sha256:") => r.familiar(),
+        _ => image.to_string(),
+    }
+}
+
+/// Makes sure the image of `o` is in the store as `--pull` asks: docker's "Unable to find
+/// image" line, then the pull with its progress on stderr (nothing with `-q`).
+fn ensure_image(cli: &Cli, engine: &Engine, o: &ContainerOptions) -> Result<()> {
+    let policy = PullPolicy::parse(&o.pull)?;
+    let image = o.image();
+    let store = engine.images()?;
+    let present = match store.resolve(image) {
+        Ok(_) => true,
+        Err(berth_image::ImageError::NotFound(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    match (policy, present) {
+        (PullPolicy::Never, false) => bail!("No such image: {}", familiar(image)),
+        (PullPolicy::Never | PullPolicy::Missing, true) => return Ok(()),
+        (PullPolicy::Missing, false) => {
+            eprintln!("Unable to find image '{}' locally", familiar(image));
+        }
+        (PullPolicy::Always, _) => {}
+    }
+    let platform = o
+        .platform
+        .as_deref()
+        .map(berth_oci::Platform::parse)
+        .transpose()
+        .context("--platform")?;
+    let opts = berth_distribution::PullOptions {
+        platform,
+        ..berth_distribution::PullOptions::default()
+    };
+    let settings = berth_distribution::Settings::load()?;
+    let (out, tty): (Box<dyn std::io::Write + Send>, bool) = if o.quiet {
+        (Box::new(std::io::sink()), false)
+    } else {
+        let err = std::io::stderr();
+        let tty = err.is_terminal();
+        let drop = vec![
+            "Using default tag: latest".to_string(),
+            berth_oci::Reference::parse(image)
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+        ];
+        (Box::new(RunPullOutput::new(err, drop)), tty)
+    };
+    let pulled = berth_distribution::pull(store, &settings, image, &opts, out, tty);
+    if pulled.is_ok() {
+        crate::commands::system::sync_in_background(cli);
+    }
+    pulled?;
+    Ok(())
+}
+
+/// The pull's output as `docker run` shows it: `berth pull`'s lines without the ones only
+/// `docker pull` prints ("Using default tag", the reference at the end). Whole lines are
+/// passed on as they complete; progress redraws within a line go through unchanged.
+struct RunPullOutput<W: std::io::Write> {
+    out: W,
+    line: Vec<u8>,
+    drop: Vec<String>,
+}
+
+impl<W: std::io::Write> RunPullOutput<W> {
+    fn new(out: W, drop: Vec<String>) -> Self {
+        RunPullOutput {
+            out,
+            line: Vec::new(),
+            drop,
+        }
+    }
+
+    /// Writes the buffered line (with its newline) unless it is one to drop.
+    fn emit(&mut self) -> std::io::Result<()> {
+        let text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        if !self.drop.iter().any(|d| !d.is_empty() && d.as_bytes() == text) {
+            self.out.write_all(&self.line)?;
+        }
+        self.line.clear();
+        Ok(())
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for RunPullOutput<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for chunk in buf.split_inclusive(|&b| b == b'\n') {
+            self.line.extend_from_slice(chunk);
+            if chunk.ends_with(b"\n") {
+                self.emit()?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.line.is_empty() {
+            self.out.write_all(&self.line)?;
+            self.line.clear();
+        }
+        self.out.flush()
+    }
+}
+
+impl<W: std::io::Write> Drop for RunPullOutput<W> {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
 }
 
 /// Flags -> a created container; returns its full ID.
@@ -102,6 +243,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     } else {
         Mode::RunForeground
     };
+    ensure_image(cli, &engine, &a.opts)?;
     let id = create_container(&engine, &a.opts, mode)?;
     if a.detach {
         if let Err(e) = engine.start(&id, StartOptions::default()) {
@@ -179,6 +321,15 @@ fn finish(
         let _ = engine.kill(id, Some(sig.as_str()));
     });
     let ended = ended?;
+    // `--rm`: like docker, return once the container is gone (the shim then closes the channel),
+    // so its name is free again and `ps -a` no longer lists it.
+    if matches!(ended, Ended::Exit(_))
+        && engine
+            .lookup(id)
+            .is_ok_and(|rec| rec.host_config.auto_remove)
+    {
+        control.wait_closed();
+    }
     Ok(match ended {
         Ended::Exit(code) => code,
         Ended::Detached => 0,
@@ -272,4 +423,43 @@ pub fn attach(cli: &Cli, a: &AttachArgs) -> Result<i32> {
         sig_proxy: a.sig_proxy,
     };
     attach_running(&engine, &rec.id, &streams, &keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn run_pull_output_drops_docker_pull_only_lines() {
+        let mut buf = Vec::new();
+        {
+            let mut w = RunPullOutput::new(
+                &mut buf,
+                vec![
+                    "Using default tag: latest".into(),
+                    "docker.io/library/busybox:latest".into(),
+                ],
+            );
+            w.write_all(b"Using default tag: latest\nlatest: Pulling ").unwrap();
+            w.write_all(b"from library/busybox\nStatus: ok\ndocker.io/library/busybox:latest\n")
+                .unwrap();
+            w.write_all(b"partial").unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "latest: Pulling from library/busybox\nStatus: ok\npartial"
+        );
+    }
+
+    #[test]
+    fn pull_policy_parses_dockers_values() {
+        assert_eq!(PullPolicy::parse("missing").unwrap(), PullPolicy::Missing);
+        assert_eq!(PullPolicy::parse("always").unwrap(), PullPolicy::Always);
+        assert_eq!(PullPolicy::parse("never").unwrap(), PullPolicy::Never);
+        assert!(PullPolicy::parse("sometimes")
+            .unwrap_err()
+            .to_string()
+            .contains("invalid pull option: 'sometimes'"));
+    }
 }

@@ -19,10 +19,26 @@ fn assert_nothing_created(b: &Berth, when: &str) {
 fn unknown_image() {
     need_root!();
     let b = Berth::new();
+    // Docker's two lines: the image is not here, then the pull's failure (no registry here).
     let (_, err) = b.code(125, &["run", "--rm", "nosuchimage"]);
-    assert!(err.starts_with("Error"), "{err}");
-    assert!(err.contains("nosuchimage"), "{err}");
+    let mut lines = err.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Unable to find image 'nosuchimage:latest' locally"),
+        "{err}"
+    );
+    let last = lines.last().unwrap_or_default();
+    assert!(last.starts_with("Error"), "{err}");
+    assert!(last.contains("nosuchimage"), "{err}");
     b.code(125, &["create", "nosuchimage:2"]);
+    // Never pulling: docker's "No such image", nothing else.
+    let (_, err) = b.code(125, &["run", "--pull", "never", "nosuchimage"]);
+    assert_eq!(err, "Error: No such image: nosuchimage:latest\n");
+    let (_, err) = b.code(125, &["create", "--pull", "sometimes", "busybox"]);
+    assert!(
+        err.starts_with("Error: invalid pull option: 'sometimes'"),
+        "{err}"
+    );
     assert_nothing_created(&b, "after unknown images");
 }
 

@@ -116,6 +116,10 @@ impl Berth {
             .arg("--runroot")
             .arg(&self.runroot);
         c.env_remove("BERTH_ROOT").env_remove("BERTH_RUNROOT");
+        // Registry settings and credentials of this test alone (run/create may pull).
+        c.env("BERTH_REGISTRIES_CONFIG", self.dir.join("registries.json"))
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .env_remove("BERTH_INSECURE_REGISTRIES");
         c
     }
 

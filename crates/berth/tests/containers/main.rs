@@ -6,5 +6,6 @@
 mod bad_input;
 mod common;
 mod effects;
+mod pull;
 mod survival;
 mod verbs;

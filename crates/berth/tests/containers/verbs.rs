@@ -528,3 +528,22 @@ fn volume_verbs_alone() {
     b.code(1, &["volume", "rm", "named"]);
     b.ok(&["volume", "rm", "-f", "named"]);
 }
+
+#[test]
+fn diff_hides_the_engines_mountpoints_as_docker_does() {
+    need_root!();
+    let b = Berth::new();
+    // A fresh container: /etc/hosts, /etc/hostname, /etc/resolv.conf, /proc, /sys, /dev...
+    // are the engine's, not changes (docker keeps them in its init layer).
+    b.ok(&["run", "--name", "fresh", "busybox", "true"]);
+    assert_eq!(b.ok(&["diff", "fresh"]), "");
+    b.ok(&["create", "--name", "created", "busybox", "true"]);
+    assert_eq!(b.ok(&["diff", "created"]), "");
+    // Real changes show, with their directory.
+    b.ok(&["run", "--name", "touched", "busybox", "touch", "/etc/foo"]);
+    assert_eq!(b.ok(&["diff", "touched"]), "C /etc\nA /etc/foo\n");
+    b.ok(&["run", "--name", "removed", "busybox", "rm", "/bin/ls"]);
+    let d = b.ok(&["diff", "removed"]);
+    assert!(d.lines().any(|l| l == "D /bin/ls"), "{d}");
+    assert!(!d.contains("/etc"), "{d}");
+}

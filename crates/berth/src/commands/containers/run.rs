@@ -154,7 +154,11 @@ impl<W: std::io::Write> RunPullOutput<W> {
     /// Writes the buffered line (with its newline) unless it is one to drop.
     fn emit(&mut self) -> std::io::Result<()> {
         let text = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
-        if !self.drop.iter().any(|d| !d.is_empty() && d.as_bytes() == text) {
+        if !self
+            .drop
+            .iter()
+            .any(|d| !d.is_empty() && d.as_bytes() == text)
+        {
             self.out.write_all(&self.line)?;
         }
         self.line.clear();
@@ -321,15 +325,6 @@ fn finish(
         let _ = engine.kill(id, Some(sig.as_str()));
     });
     let ended = ended?;
-    // `--rm`: like docker, return once the container is gone (the shim then closes the channel),
-    // so its name is free again and `ps -a` no longer lists it.
-    if matches!(ended, Ended::Exit(_))
-        && engine
-            .lookup(id)
-            .is_ok_and(|rec| rec.host_config.auto_remove)
-    {
-        control.wait_closed();
-    }
     Ok(match ended {
         Ended::Exit(code) => code,
         Ended::Detached => 0,
@@ -441,7 +436,8 @@ mod tests {
                     "docker.io/library/busybox:latest".into(),
                 ],
             );
-            w.write_all(b"Using default tag: latest\nlatest: Pulling ").unwrap();
+            w.write_all(b"Using default tag: latest\nlatest: Pulling ")
+                .unwrap();
             w.write_all(b"from library/busybox\nStatus: ok\ndocker.io/library/busybox:latest\n")
                 .unwrap();
             w.write_all(b"partial").unwrap();

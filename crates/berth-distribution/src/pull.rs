@@ -56,14 +56,17 @@ struct Source {
 }
 
 impl LayerSource for Source {
-    fn open(&self, desc: &Descriptor) -> std::io::Result<Box<dyn Read + Send>> {
-        Ok(Box::new(BlobReader::new(
-            self.reg.clone(),
-            &self.path,
-            desc.digest.clone(),
-            desc.size,
-            self.scopes.clone(),
-        )))
+    fn open(&self, desc: &Descriptor, offset: u64) -> std::io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(
+            BlobReader::new(
+                self.reg.clone(),
+                &self.path,
+                desc.digest.clone(),
+                desc.size,
+                self.scopes.clone(),
+            )
+            .starting_at(offset),
+        ))
     }
 }
 

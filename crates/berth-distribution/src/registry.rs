@@ -624,6 +624,13 @@ impl BlobReader {
         }
     }
 
+    /// The same reader, its first byte at `offset` of the blob (a Range request resumes a
+    /// download an earlier process left part of).
+    pub fn starting_at(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
     fn open(&mut self) -> std::io::Result<()> {
         let url = format!("/v2/{}/blobs/{}", self.path, self.digest);
         let range = format!("bytes={}-", self.offset);

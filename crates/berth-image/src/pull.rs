@@ -6,6 +6,14 @@
 //! Nothing is recorded until every blob matched its digest and every layer its diffID: then the
 //! image and its tags are stored in one transaction (`add_image`). Everything written before that
 //! is held by a lease, so a failure (or a kill -9) leaves only garbage for the collector.
+//!
+//! Resume across processes: a layer downloads into the content store's ingest named after its
+//! digest ([`resume_ref`]), never visible as a blob before its digest is verified. A pull that
+//! fails or is killed leaves that partial ingest behind (a failed pull's cleanup keeps ingests);
+//! the next pull of a blob with the same digest asks the source for the rest only (a Range
+//! request), and the digest is checked over the whole file at commit. The layer is then unpacked
+//! from the committed blob instead of while it streams. Any image-store GC (`rmi`, `prune`,
+//! `system check`) discards partial ingests no writer holds.
 
 use crate::error::{ImageError, Result};
 use crate::load::read_full;
@@ -23,10 +31,17 @@ use std::sync::{Arc, Mutex};
 const CHUNK: usize = 1 << 20;
 
 /// Where layer blobs come from. The source resumes a dropped transfer itself (the bytes it
-/// returns are the blob from its start, in order); the store checks the digest at the end.
+/// returns are the blob from `offset`, in order); the store checks the digest at the end.
 pub trait LayerSource: Sync {
-    /// Opens a reader over blob `desc`.
-    fn open(&self, desc: &Descriptor) -> std::io::Result<Box<dyn Read + Send>>;
+    /// Opens a reader over blob `desc` starting at byte `offset` (0: the whole blob; more when
+    /// an earlier pull left part of it in the content store's ingest area).
+    fn open(&self, desc: &Descriptor, offset: u64) -> std::io::Result<Box<dyn Read + Send>>;
+}
+
+/// The content-store ingest a layer blob downloads into: named after the digest, so that a later
+/// pull (in another process) of the same blob finds and resumes it.
+pub(crate) fn resume_ref(digest: &Digest) -> String {
+    format!("pull-{}-{}", digest.algorithm(), digest.hex())
 }
 
 /// What a pull tells its progress display, per layer (`index` in the manifest's order).
@@ -88,9 +103,32 @@ impl ImageStore {
         progress: &(dyn Fn(PullEvent) + Sync),
     ) -> Result<Digest> {
         self.meta.begin_unsynced()?;
-        self.with_lease("pull", |lease| {
-            self.pull_leased(spec, source, threads.max(1), progress, lease)
-        })
+        let lease = self.meta.begin_lease("pull")?;
+        let result = self.pull_leased(spec, source, threads.max(1), progress, &lease);
+        let ended = lease.end();
+        if result.is_err() {
+            self.clean_after_failed_pull();
+            return result;
+        }
+        ended?;
+        result
+    }
+
+    /// Like a failed load's cleanup (what the pull wrote is unreferenced now), except that the
+    /// partial downloads stay in the ingest area for the next pull to resume.
+    fn clean_after_failed_pull(&self) {
+        let opts = berth_meta::gc::GcOptions {
+            abort_ingests: false,
+            ..Default::default()
+        };
+        for _ in 0..3 {
+            match berth_meta::gc::collect(&self.meta, &self.content, self.snapshots.as_ref(), &opts)
+            {
+                Ok(report) if report.errors.is_empty() => break,
+                _ => {}
+            }
+        }
+        let _ = self.snapshots.cleanup();
     }
 
     fn pull_leased(
@@ -278,21 +316,48 @@ impl ImageStore {
             context: format!("downloading {what}"),
             source,
         };
-        let mut reader = source.open(desc).map_err(read_err)?;
+        let expected = Some((desc.digest.clone(), desc.size));
+        // The digest-named ingest, resumed if an earlier pull left part of it; a private one
+        // when another pull holds it right now (or it cannot be reopened).
+        let (reference, mut writer) = match self
+            .content
+            .writer(&resume_ref(&desc.digest), expected.clone())
+        {
+            Ok(w) if w.offset() <= desc.size => (resume_ref(&desc.digest), w),
+            Ok(w) => {
+                drop(w);
+                let _ = self.content.abort(&resume_ref(&desc.digest));
+                let r = resume_ref(&desc.digest);
+                let w = self.content.writer(&r, expected)?;
+                (r, w)
+            }
+            Err(_) => {
+                let r = unpack::unique_ref("pull");
+                let w = self.content.writer(&r, expected)?;
+                (r, w)
+            }
+        };
+        writer.defer_sync();
+        let mut done = writer.offset();
+        let resumed = done > 0;
+        // Keep the partial download for a resume unless its bytes are known bad.
+        let keep_partial =
+            |e: &ImageError| matches!(e, ImageError::ArchiveRead { .. } | ImageError::Internal(_));
         let compression =
             manifest::layer_compression(&desc.media_type).unwrap_or(Compression::Gzip);
         let plain = compression == Compression::None;
-        let mut worker = if self.snapshots.independent_layers() {
+        let mut reader: Box<dyn Read + Send> = if done < desc.size {
+            source.open(desc, done).map_err(read_err)?
+        } else {
+            Box::new(std::io::empty())
+        };
+        // A resumed layer is unpacked from the committed blob (by `add_image`): the unpacker
+        // needs the stream from its first byte.
+        let mut worker = if self.snapshots.independent_layers() && !resumed {
             Some(Worker::start(self, &what, !plain, lease)?)
         } else {
             None
         };
-        let reference = unpack::unique_ref("pull");
-        let mut writer = self
-            .content
-            .writer(&reference, Some((desc.digest.clone(), desc.size)))?;
-        writer.defer_sync();
-        let mut done = 0u64;
         let mut stream = || -> Result<()> {
             let mut buf = vec![0u8; CHUNK];
             loop {
@@ -340,12 +405,13 @@ impl ImageStore {
         };
         if let Err(e) = stream() {
             drop(writer);
-            let _ = self.content.abort(&reference);
+            if !keep_partial(&e) {
+                let _ = self.content.abort(&reference);
+            }
             return Err(e);
         }
         if done != desc.size {
             drop(writer);
-            let _ = self.content.abort(&reference);
             return Err(ImageError::BadArchive(format!(
                 "{what}: the registry sent {done} of {} bytes",
                 desc.size

@@ -15,6 +15,8 @@ use std::time::Duration;
 struct Proxy {
     port: u16,
     cuts: Arc<AtomicUsize>,
+    /// Blob GETs that asked for a Range (a resumed download).
+    ranges: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -23,8 +25,9 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let cuts = Arc::new(AtomicUsize::new(0));
+        let ranges = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c2, s2) = (Arc::clone(&cuts), Arc::clone(&stop));
+        let (c2, s2, r2) = (Arc::clone(&cuts), Arc::clone(&stop), Arc::clone(&ranges));
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if s2.load(Ordering::SeqCst) {
@@ -38,6 +41,7 @@ impl Proxy {
                 let (mut c_in, mut s_out) =
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let blob_w = Arc::clone(&blob);
+                let ranges_w = Arc::clone(&r2);
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 16384];
                     while let Ok(n) = c_in.read(&mut buf) {
@@ -47,6 +51,9 @@ impl Proxy {
                         let text = String::from_utf8_lossy(&buf[..n]);
                         if text.starts_with("GET ") && text.contains("/blobs/sha256:") {
                             blob_w.store(true, Ordering::SeqCst);
+                            if text.to_ascii_lowercase().contains("\r\nrange: bytes=") {
+                                ranges_w.fetch_add(1, Ordering::SeqCst);
+                            }
                         }
                         if s_out.write_all(&buf[..n]).is_err() {
                             break;
@@ -88,7 +95,12 @@ impl Proxy {
                 });
             }
         });
-        Proxy { port, cuts, stop }
+        Proxy {
+            port,
+            cuts,
+            ranges,
+            stop,
+        }
     }
 }
 
@@ -154,6 +166,148 @@ fn kill_9_of_a_pull_leaves_no_partial_image() {
     // The next pull completes.
     b.ok(&["pull", &direct]);
     assert_eq!(b.ids().len(), 1);
+}
+
+/// The partial downloads (`ingest/<key>/data` files, with their sizes) under a store root.
+fn ingest_data(root: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() && !ft.is_symlink() {
+                dirs.push(p);
+            } else if ft.is_file()
+                && e.file_name() == "data"
+                && p.parent()
+                    .and_then(|k| k.parent())
+                    .and_then(|i| i.file_name())
+                    .is_some_and(|n| n == "ingest")
+            {
+                found.push((p, e.metadata().map(|m| m.len()).unwrap_or(0)));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn killed_pull_resumes_in_the_next_process() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    let a = Client::new();
+    let direct = format!("{}/resume/bb:v1", reg.host());
+    a.busybox_as(&direct);
+    a.ok(&["push", &direct]);
+    let slow = Proxy::start(reg.port, None, Some(Duration::from_millis(10)));
+    let via = format!("127.0.0.1:{}/resume/bb:v1", slow.port);
+    let b = Client::new();
+    let mut child = b
+        .cmd()
+        .args(["pull", &via])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill -9 once part of the layer is in the ingest area.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let partial = loop {
+        if let Some((_, n)) = ingest_data(&b.store.root)
+            .into_iter()
+            .find(|(_, n)| *n >= 100_000)
+        {
+            break Some(n);
+        }
+        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let Some(partial) = partial else {
+        eprintln!("SKIP: the pull finished before it could be killed");
+        return;
+    };
+    assert!(b.ids().is_empty(), "no image after kill -9: {:?}", b.ids());
+    assert!(
+        !ingest_data(&b.store.root).is_empty(),
+        "the partial download stays"
+    );
+
+    // The next process asks for the rest only and verifies the whole blob.
+    let fast = Proxy::start(reg.port, None, None);
+    let via2 = format!("127.0.0.1:{}/resume/bb:v1", fast.port);
+    let out = b.ok(&["pull", &via2]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert_eq!(
+        fast.ranges.load(Ordering::SeqCst),
+        1,
+        "one ranged GET resumed the {partial} bytes already there"
+    );
+    assert_eq!(a.inspect(&direct)["Id"], b.inspect(&via2)["Id"]);
+    assert!(
+        ingest_data(&b.store.root).is_empty(),
+        "the ingest became a blob"
+    );
+    b.store.assert_consistent("after a resumed pull");
+    b.store.assert_blobs_verify("after a resumed pull");
+}
+
+#[test]
+fn resumed_ingest_with_wrong_bytes_fails_then_starts_over() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    let a = Client::new();
+    let direct = format!("{}/garbled/bb:v1", reg.host());
+    a.busybox_as(&direct);
+    a.ok(&["push", &direct]);
+    let slow = Proxy::start(reg.port, None, Some(Duration::from_millis(10)));
+    let via = format!("127.0.0.1:{}/garbled/bb:v1", slow.port);
+    let b = Client::new();
+    let mut child = b
+        .cmd()
+        .args(["pull", &via])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let found = loop {
+        if let Some(f) = ingest_data(&b.store.root)
+            .into_iter()
+            .find(|(_, n)| *n >= 100_000)
+        {
+            break Some(f);
+        }
+        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let Some((path, _)) = found else {
+        eprintln!("SKIP: the pull finished before it could be killed");
+        return;
+    };
+    // Corrupt the partial download: the resumed blob cannot match its digest.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = b.fails(&["pull", &direct]);
+    assert!(err.contains("digest"), "{err}");
+    assert!(b.ids().is_empty());
+    // The bad ingest was discarded: the next pull starts over and succeeds.
+    b.ok(&["pull", &direct]);
+    assert_eq!(a.inspect(&direct)["Id"], b.inspect(&direct)["Id"]);
+    b.store.assert_consistent("after a restarted pull");
 }
 
 /// A registry that serves one image whose layer bytes do not match the manifest's digest.

@@ -28,6 +28,8 @@ pub struct GcOptions {
     pub grace: Duration,
     /// Upload sessions untouched for this long are discarded.
     pub upload_max_age: Duration,
+    /// Report what would be removed without removing anything.
+    pub dry_run: bool,
 }
 
 impl Default for GcOptions {
@@ -35,17 +37,20 @@ impl Default for GcOptions {
         GcOptions {
             grace: Duration::from_secs(3600),
             upload_max_age: Duration::from_secs(24 * 3600),
+            dry_run: false,
         }
     }
 }
 
-/// What a GC run did.
+/// What a GC run did (with `dry_run`: what it would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GcReport {
     /// Blobs still referenced (or within the grace period).
     pub blobs_kept: usize,
     /// Blobs deleted.
     pub blobs_deleted: usize,
+    /// The digests of the blobs deleted.
+    pub deleted: Vec<Digest>,
     /// Bytes freed by the deletions.
     pub bytes_freed: u64,
     /// Stale upload sessions removed.
@@ -84,10 +89,17 @@ pub fn gc_with(root: &Path, opts: &GcOptions) -> Result<GcReport, RegistryError>
             report.blobs_kept += 1;
             continue;
         }
+        if opts.dry_run {
+            report.blobs_deleted += 1;
+            report.bytes_freed += info.size;
+            report.deleted.push(info.digest);
+            continue;
+        }
         match storage.content.delete(&info.digest) {
             Ok(()) => {
                 report.blobs_deleted += 1;
                 report.bytes_freed += info.size;
+                report.deleted.push(info.digest);
             }
             Err(e) if e.class() == berth_oci::ErrorClass::NotFound => {}
             Err(e) => return Err(RegistryError::GcContent(Box::new(e))),
@@ -209,6 +221,10 @@ fn remove_stale_uploads(storage: &Storage, opts: &GcOptions, report: &mut GcRepo
             .and_then(|m| now.duration_since(m).ok())
             .is_some_and(|age| age >= opts.upload_max_age);
         if !old {
+            continue;
+        }
+        if opts.dry_run {
+            report.uploads_removed += 1;
             continue;
         }
         let id = e.file_name().to_string_lossy().into_owned();

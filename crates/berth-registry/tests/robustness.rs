@@ -44,6 +44,7 @@ fn gc_during_pushes_keeps_what_is_referenced() {
     let no_grace = GcOptions {
         grace: Duration::ZERO,
         upload_max_age: Duration::from_secs(3600),
+        dry_run: false,
     };
     // An unreferenced blob (pushed, then its link deleted) is collected.
     let orphan = data(5000, 13);

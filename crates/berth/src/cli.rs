@@ -73,6 +73,10 @@ pub enum Command {
 /// `berth image ...`.
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// Download an image from a registry (`berth pull`).
+    Pull(crate::cli_registry::PullArgs),
+    /// Upload an image to a registry (`berth push`).
+    Push(crate::cli_registry::PushArgs),
     /// List images.
     #[command(alias = "list")]
     Ls(ImagesArgs),

@@ -97,6 +97,22 @@ pub struct SearchArgs {
 pub enum RegistryCommand {
     /// Run an OCI distribution registry.
     Serve(ServeArgs),
+    /// Delete the blobs no manifest or repository references (safe while `serve` runs on the
+    /// same root). The storage root is the global `--root` (default /var/lib/berth-registry).
+    #[command(name = "gc", alias = "garbage-collect")]
+    Gc(GcArgs),
+}
+
+/// `berth registry gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// List what would be deleted; delete nothing.
+    #[arg(short = 'm', long)]
+    pub dry_run: bool,
+    /// Keep unreferenced blobs younger than this many seconds (a push may not have linked
+    /// them yet).
+    #[arg(long, default_value_t = 3600)]
+    pub grace: u64,
 }
 
 /// `berth registry serve`. Its storage root is the global `--root` when given (it must not be an

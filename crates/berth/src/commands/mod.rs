@@ -16,6 +16,8 @@ pub fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Containers(v) => containers::run(&cli, v),
         Command::Registry(v) => registry::run(&cli, v),
+        Command::Image(ImageCommand::Pull(a)) => registry::pull(&cli, a),
+        Command::Image(ImageCommand::Push(a)) => registry::push(&cli, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&store()?, a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&store()?, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::remove(&store()?, a),

@@ -2,7 +2,7 @@
 
 use crate::cli::Cli;
 use crate::cli_registry::{
-    LoginArgs, PullArgs, PushArgs, RegistryCommand, RegistryVerbs, SearchArgs, ServeArgs,
+    GcArgs, LoginArgs, PullArgs, PushArgs, RegistryCommand, RegistryVerbs, SearchArgs, ServeArgs,
 };
 use anyhow::{bail, Context, Result};
 use berth_distribution::{PullOptions, PushOptions, Settings};
@@ -21,10 +21,12 @@ pub fn run(cli: &Cli, verb: &RegistryVerbs) -> Result<i32> {
         }
         RegistryVerbs::Search(a) => search(a),
         RegistryVerbs::Registry(RegistryCommand::Serve(a)) => serve(cli, a),
+        RegistryVerbs::Registry(RegistryCommand::Gc(a)) => gc(cli, a),
     }
 }
 
-fn pull(cli: &Cli, a: &PullArgs) -> Result<i32> {
+/// `berth pull` and `berth image pull`.
+pub(super) fn pull(cli: &Cli, a: &PullArgs) -> Result<i32> {
     let store = super::open_store(cli)?;
     let settings = Settings::load()?;
     let platform = a
@@ -53,7 +55,8 @@ fn pull(cli: &Cli, a: &PullArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn push(cli: &Cli, a: &PushArgs) -> Result<i32> {
+/// `berth push` and `berth image push`.
+pub(super) fn push(cli: &Cli, a: &PushArgs) -> Result<i32> {
     let store = super::open_store(cli)?;
     let settings = Settings::load()?;
     let opts = PushOptions {
@@ -177,12 +180,55 @@ fn search(a: &SearchArgs) -> Result<i32> {
 /// The registry's default storage root (the global `--root` default is the image store's).
 const REGISTRY_ROOT: &str = "/var/lib/berth-registry";
 
-fn serve(cli: &Cli, a: &ServeArgs) -> Result<i32> {
-    let root = if cli.root == std::path::Path::new("/var/lib/berth") {
+/// The registry's storage root: the global `--root` when given, else [`REGISTRY_ROOT`].
+fn registry_root(cli: &Cli) -> std::path::PathBuf {
+    if cli.root == std::path::Path::new("/var/lib/berth") {
         std::path::PathBuf::from(REGISTRY_ROOT)
     } else {
         cli.root.clone()
+    }
+}
+
+/// `berth registry gc`: docker-registry's `garbage-collect`, but safe while the server runs.
+fn gc(cli: &Cli, a: &GcArgs) -> Result<i32> {
+    let root = registry_root(cli);
+    if !root.join("repositories").is_dir() {
+        bail!("{}: not a registry storage root", root.display());
+    }
+    let report = berth_registry::gc_with(
+        &root,
+        &berth_registry::GcOptions {
+            grace: std::time::Duration::from_secs(a.grace),
+            dry_run: a.dry_run,
+            ..Default::default()
+        },
+    )
+    .with_context(|| format!("garbage collection of {}", root.display()))?;
+    let mut out = std::io::stdout().lock();
+    let verb = if a.dry_run {
+        "blob eligible for deletion"
+    } else {
+        "deleted blob"
     };
+    for d in &report.deleted {
+        writeln!(out, "{verb}: {d}")?;
+    }
+    writeln!(
+        out,
+        "{} blobs {}, {} bytes {}, {} kept, {} stale upload sessions {}",
+        report.blobs_deleted,
+        if a.dry_run { "eligible" } else { "deleted" },
+        report.bytes_freed,
+        if a.dry_run { "to free" } else { "freed" },
+        report.blobs_kept,
+        report.uploads_removed,
+        if a.dry_run { "to remove" } else { "removed" },
+    )?;
+    Ok(0)
+}
+
+fn serve(cli: &Cli, a: &ServeArgs) -> Result<i32> {
+    let root = registry_root(cli);
     berth_registry::serve(berth_registry::ServeOptions {
         addr: a.addr.clone(),
         root,

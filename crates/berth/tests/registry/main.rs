@@ -11,4 +11,5 @@ mod env;
 
 mod bad_input;
 mod faults;
+mod gc;
 mod round_trip;

@@ -190,3 +190,26 @@ fn large_layers_take_the_chunked_upload_and_round_trip() {
     );
     b.store.assert_consistent("after a large pull");
 }
+
+#[test]
+fn image_pull_and_image_push_are_aliases() {
+    let Some(reg) = Registry::start(None) else {
+        return;
+    };
+    let a = Client::new();
+    let name = format!("{}/alias/bb:v1", reg.host());
+    a.busybox_as(&name);
+    let out = a.ok(&["image", "push", &name]);
+    assert!(out.contains("digest: sha256:"), "{out}");
+    let b = Client::new();
+    let out = b.ok(&["image", "pull", &name]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert_eq!(a.inspect(&name)["Id"], b.inspect(&name)["Id"]);
+    assert_eq!(
+        a.inspect(&name)["RepoDigests"],
+        b.inspect(&name)["RepoDigests"]
+    );
+    // The same flags as the top-level verbs.
+    let out = b.ok(&["image", "pull", "-q", &name]);
+    assert_eq!(out.trim(), name);
+}

@@ -23,12 +23,15 @@ use crate::unpack::{self, Unpacked, Worker};
 use berth_archive::Compression;
 use berth_meta::Lease;
 use berth_oci::Digest;
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Read size while streaming a layer.
 const CHUNK: usize = 1 << 20;
+/// Chunks kept for reuse while the unpack worker holds them (its queue plus the one it reads).
+const LENT_MAX: usize = 8;
 
 /// Where layer blobs come from. The source resumes a dropped transfer itself (the bytes it
 /// returns are the blob from `offset`, in order); the store checks the digest at the end.
@@ -359,6 +362,9 @@ impl ImageStore {
             None
         };
         let mut stream = || -> Result<()> {
+            // Chunks the unpack worker may still hold, oldest first: reused once it let go, so
+            // a layer streams through a handful of buffers instead of a fresh zeroed MiB each.
+            let mut lent: VecDeque<Arc<Vec<u8>>> = VecDeque::new();
             let mut buf = vec![0u8; CHUNK];
             loop {
                 if stop.load(Ordering::SeqCst) {
@@ -393,7 +399,17 @@ impl ImageStore {
                         )));
                     }
                 }
-                buf = Arc::try_unwrap(shared).unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                lent.push_back(shared);
+                buf = match lent.front().map(Arc::strong_count) {
+                    Some(1) => lent
+                        .pop_front()
+                        .and_then(|a| Arc::try_unwrap(a).ok())
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                if lent.len() > LENT_MAX {
+                    lent.pop_front();
+                }
                 buf.resize(CHUNK, 0);
                 progress(PullEvent::Downloading {
                     index,

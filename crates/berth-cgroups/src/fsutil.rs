@@ -120,6 +120,11 @@ pub(crate) fn read_u64_or_zero(dir: &Path, file: &str) -> Result<u64, CgroupErro
     }
 }
 
+/// The value of `key` in a flat keyed file's text.
+pub(crate) fn keyed_value(text: &str, key: &str) -> Option<u64> {
+    flat_keyed(text).find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
 /// Iterates `key value` lines (memory.stat, cpu.stat, memory.events, ...), skipping lines whose
 /// value is not a number.
 pub(crate) fn flat_keyed(text: &str) -> impl Iterator<Item = (&str, u64)> {

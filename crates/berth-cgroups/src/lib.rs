@@ -97,6 +97,11 @@ pub trait Cgroup: Send + Sync {
     fn pids(&self) -> Result<Vec<i32>, CgroupError>;
     /// Resource usage, shaped like `runc events --stats`.
     fn stats(&self) -> Result<Stats, CgroupError>;
+    /// How many processes the OOM killer killed in the cgroup (0 where the kernel does not say):
+    /// one file read, for monitors that ask at every exit.
+    fn oom_kills(&self) -> Result<u64, CgroupError> {
+        Ok(self.stats()?.memory.event_count.oom_kill)
+    }
     /// Sends `signal` to every process (frozen meanwhile so none can fork away); SIGKILL on v2
     /// uses `cgroup.kill` when the kernel has it.
     fn kill_all(&self, signal: i32) -> Result<(), CgroupError>;

@@ -465,6 +465,15 @@ impl Cgroup for V1 {
         Ok(out)
     }
 
+    fn oom_kills(&self) -> Result<u64, CgroupError> {
+        let Some(dir) = self.dir("memory") else {
+            return Ok(0);
+        };
+        Ok(read_opt(dir, "memory.oom_control")?
+            .and_then(|t| fsutil::keyed_value(&t, "oom_kill"))
+            .unwrap_or(0))
+    }
+
     fn stats(&self) -> Result<Stats, CgroupError> {
         let mut s = Stats::default();
         if let Some(dir) = self.dir("cpuacct") {
@@ -766,6 +775,28 @@ fn blkio_stats(dir: &Path, s: &mut Stats) -> Result<(), CgroupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oom_kills_read_from_oom_control_on_a_fake_tree() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("memory")).unwrap();
+        let cg = crate::open(&crate::CgroupConfig {
+            path: "/oomx",
+            container_id: "c",
+            systemd: false,
+            root: Some(root.path()),
+        })
+        .unwrap();
+        cg.create().unwrap();
+        let dir = root.path().join("memory/oomx");
+        assert_eq!(cg.oom_kills().unwrap(), 0, "no file yet");
+        std::fs::write(
+            dir.join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+        )
+        .unwrap();
+        assert_eq!(cg.oom_kills().unwrap(), 3);
+    }
 
     #[test]
     fn combined_cpu_cpuacct_hierarchy_on_a_fake_tree() {

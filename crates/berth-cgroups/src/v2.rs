@@ -462,6 +462,12 @@ impl Cgroup for V2 {
         Ok(out)
     }
 
+    fn oom_kills(&self) -> Result<u64, CgroupError> {
+        Ok(read_opt(&self.dir, "memory.events")?
+            .and_then(|t| fsutil::keyed_value(&t, "oom_kill"))
+            .unwrap_or(0))
+    }
+
     fn stats(&self) -> Result<Stats, CgroupError> {
         let dir = &self.dir;
         let mut s = Stats::default();
@@ -949,6 +955,7 @@ mod tests {
         assert_eq!(s.memory.usage.failcnt, 4);
         assert_eq!(s.memory.cache, 200);
         assert_eq!(s.memory.event_count.oom_kill, 1);
+        assert_eq!(cg.oom_kills().unwrap(), 1);
         assert_eq!(s.memory.swap.limit, u64::MAX);
         assert_eq!(s.memory.psi.as_ref().unwrap().some.total, 9);
         assert_eq!(s.pids.current, 3);

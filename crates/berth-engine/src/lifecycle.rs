@@ -181,6 +181,8 @@ impl Engine {
             s.error.clear();
             s.manually_stopped = false;
             s.health = None;
+            // Set again by the shim when it records the start: tells below whether it did.
+            s.started_at.clear();
         })?;
         let dir = self.paths.container_dir(id);
         crate::spec::write_etc_files(&dir, &rec.hostname, &rec.host_config)?;
@@ -234,9 +236,11 @@ impl Engine {
                 ShimError::Start { message, .. } => EngineError::Shim(message),
                 e => e.into(),
             })?;
-        // A shim that did not record the running state itself: record it here.
+        // A shim that did not record the running state itself: record it here. (Not when it
+        // did and the container has already exited: `shim_pid` is 0 again then, but
+        // `started_at` is set.)
         state::update(&self.paths, id, |s| {
-            if s.shim_pid == 0 {
+            if s.shim_pid == 0 && s.started_at.is_empty() {
                 s.status = Status::Running;
                 s.pid = spawned.pid;
                 s.pid_start_time = state::start_time(spawned.pid).unwrap_or(0);

@@ -556,7 +556,13 @@ impl Runtime {
         Ok(self.open_cgroup(&c.state)?.stats()?)
     }
 
-    /// Whether the container's cgroup has seen an OOM kill since its creation.
+    /// How many processes the OOM killer killed in the container's cgroup.
+    pub fn oom_kills(&self, id: &str) -> Result<u64> {
+        let c = self.load(id)?;
+        Ok(self.open_cgroup(&c.state)?.oom_kills()?)
+    }
+
+    /// The container's cgroup.
     pub fn cgroup_of(&self, id: &str) -> Result<Box<dyn Cgroup>> {
         let c = self.load(id)?;
         self.open_cgroup(&c.state)

@@ -99,6 +99,8 @@ pub struct Monitor {
     /// `--rm`: clients told the exit code, kept connected until the container is removed (their
     /// end of file says "removed", as docker's wait condition does).
     awaiting_removal: Vec<Client>,
+    /// `--rm`: the engine that will remove the container, opened while it runs.
+    engine: Option<Result<berth_engine::Engine, String>>,
     listener: UnixListener,
     signals: SignalFd,
     restart_count: i64,
@@ -197,6 +199,15 @@ impl Monitor {
                 return 1;
             }
         }
+        // Foreground `run --rm` waits for the removal: have the engine ready for it. (Not for
+        // detached ones: a database connection held for a container's whole life costs memory.)
+        if m.cfg.auto_remove && !m.clients.is_empty() {
+            m.engine = Some(crate::remove::open_engine(
+                root,
+                runroot,
+                &m.cfg.storage_driver,
+            ));
+        }
         m.main_loop();
         m.final_exit();
         0
@@ -257,6 +268,7 @@ impl Monitor {
             inc: None,
             clients: Vec::new(),
             awaiting_removal: Vec::new(),
+            engine: None,
             listener,
             signals,
             backoff: Backoff::default(),
@@ -637,10 +649,7 @@ impl Monitor {
         let Some(inc) = self.inc.take() else { return };
         let ran = inc.started.elapsed();
         drop(inc);
-        let stats = self.rt.stats(&self.id);
-        let oom = stats
-            .map(|s| s.memory.event_count.oom_kill > 0)
-            .unwrap_or(false);
+        let oom = self.rt.oom_kills(&self.id).is_ok_and(|n| n > 0);
         if let Err(e) = self.rt.delete(&self.id, true) {
             diag(&self.paths, &format!("deleting the runtime state: {e}"));
         }
@@ -859,12 +868,16 @@ impl Monitor {
         });
         self.cleanup_files();
         if self.cfg.auto_remove {
+            let engine = match self.engine.take() {
+                Some(e) => e,
+                None => {
+                    crate::remove::open_engine(&self.root, &self.runroot, &self.cfg.storage_driver)
+                }
+            };
             if let Err(e) = crate::remove::remove_container(
-                &self.root,
-                &self.runroot,
+                engine.as_ref().map_err(Clone::clone),
                 &self.paths,
                 &self.id,
-                &self.cfg.storage_driver,
             ) {
                 diag(&self.paths, &format!("--rm: removing the container: {e}"));
             }

@@ -4,38 +4,39 @@ use berth_engine::shim_proto::ShimPaths;
 use berth_engine::{Engine, EngineOptions, RemoveOptions};
 use std::path::Path;
 
-/// Removes container `id` through the engine (its DB row, directories and anonymous volumes, as
-/// `docker run --rm` does). Should the engine refuse, the container's directories are removed so
-/// nothing of it keeps running or holding space; `system check` then drops its row.
+/// Opens the engine the removal will go through. The monitor of an `--rm` container opens it
+/// while the container runs, so the removal does not wait for the database.
+pub fn open_engine(root: &Path, runroot: &Path, driver: &str) -> Result<Engine, String> {
+    let driver = if driver.is_empty() { "overlay" } else { driver };
+    let driver = berth_image::Driver::parse(driver).map_err(|e| e.to_string())?;
+    Engine::open(EngineOptions {
+        root: root.to_path_buf(),
+        runroot: runroot.to_path_buf(),
+        driver,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Removes container `id` through `engine` (its DB row, directories and anonymous volumes, as
+/// `docker run --rm` does). Should the engine refuse or fail to open, the container's
+/// directories are removed so nothing of it keeps running or holding space; `system check` then
+/// drops its row.
 pub fn remove_container(
-    root: &Path,
-    runroot: &Path,
+    engine: Result<&Engine, String>,
     paths: &ShimPaths,
     id: &str,
-    driver: &str,
 ) -> Result<(), String> {
-    let driver = if driver.is_empty() { "overlay" } else { driver };
-    let engine_result = berth_image::Driver::parse(driver)
-        .map_err(|e| e.to_string())
-        .and_then(|driver| {
-            Engine::open(EngineOptions {
-                root: root.to_path_buf(),
-                runroot: runroot.to_path_buf(),
-                driver,
-            })
+    let engine_result = engine.and_then(|engine| {
+        engine
+            .remove(
+                id,
+                RemoveOptions {
+                    force: true,
+                    volumes: true,
+                },
+            )
             .map_err(|e| e.to_string())
-        })
-        .and_then(|engine| {
-            engine
-                .remove(
-                    id,
-                    RemoveOptions {
-                        force: true,
-                        volumes: true,
-                    },
-                )
-                .map_err(|e| e.to_string())
-        });
+    });
     let Err(why) = engine_result else {
         return Ok(());
     };

@@ -7,13 +7,15 @@
 #     to start them one after another, and host memory per container: the MemAvailable drop per
 #     container, and the Pss of the monitors (berth shims / podman conmons) per container.
 #  3. `ps -a` over those N containers.
+#  4. `ps -a` over created (never started) containers, PS_SIZES of them (default "100 300 1000";
+#     PS_SIZES="" skips): the listing's own cost, without N running containers' memory.
 #
 # Everything runs in private stores under one temp dir (berth --root/--runroot, podman --root
 # --runroot), removed at the end; busybox comes from `berth image bootstrap` and is handed to
 # podman/docker with `berth save | load`, so all run the same image.
 #
 # Usage (root): bench/containers.sh     env: BERTH=path/to/berth (default: cargo build --release)
-#   BENCH_N=100  RUNS=30  BENCH_DIR=/var/tmp  NO_PODMAN=1  NO_DOCKER=1
+#   BENCH_N=100  RUNS=30  BENCH_DIR=/var/tmp  NO_PODMAN=1  NO_DOCKER=1  PS_SIZES="100 300 1000"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -122,6 +124,34 @@ if [ "$HAVE_DOCKER" = 1 ]; then
 fi
 hyperfine --style basic --warmup 2 --runs 10 --export-json "$WORK/ps.json" "${PSCMDS[@]}" >&2
 
+# -- 4. ps -a over created containers ----------------------------------------------------------
+# Private stores (the image only), grown to each size in turn with `create`.
+BC=("$BERTH" --root "$WORK/psc/berth" --runroot "$WORK/psc/berth-run")
+PC=(podman --root "$WORK/psc/podman" --runroot "$WORK/psc/podman-run" --tmpdir "$WORK/psc/podman-tmp"
+    --runtime runc --cgroup-manager cgroupfs --events-backend file)
+if [ -n "${PS_SIZES-100 300 1000}" ]; then
+  "${BC[@]}" image bootstrap busybox >/dev/null
+  [ "$HAVE_PODMAN" = 1 ] && "${PC[@]}" load -q -i "$WORK/busybox.tar" >/dev/null
+  have=0
+  for size in ${PS_SIZES-100 300 1000}; do
+    echo "== ps -a over $size created containers" >&2
+    while [ "$have" -lt "$size" ]; do
+      "${BC[@]}" create --network none busybox true >/dev/null
+      [ "$HAVE_PODMAN" = 1 ] && "${PC[@]}" create --network none busybox true >/dev/null
+      have=$((have + 1))
+    done
+    C=(-n "berth ps" "${BC[*]} ps -a")
+    [ "$HAVE_PODMAN" = 1 ] && C+=(-n "podman ps" "${PC[*]} ps -a")
+    hyperfine -N --style basic --warmup 3 --runs "$RUNS" --export-json "$WORK/psc-$size.json" "${C[@]}" >&2
+  done
+fi
+cleanup_psc() {
+  ids=$("${BC[@]}" ps -aq --no-trunc 2>/dev/null)
+  [ -n "$ids" ] && "${BC[@]}" rm -f $ids >/dev/null 2>&1
+  [ "$HAVE_PODMAN" = 1 ] && "${PC[@]}" rm -af >/dev/null 2>&1
+}
+cleanup_psc
+
 echo
 echo "== results ($(nproc) CPUs, N=$N, $RUNS runs)"
 python3 - "$WORK" "$N" <<'PY'
@@ -167,4 +197,16 @@ if "berth ps" in ps:
         if other in ps:
             print(f"  -> berth ps is {ps[other]['median']/ps['berth ps']['median']:.1f}x faster than {other}")
     print(f"  target: < 50 ms over 1000: {'MET' if ps['berth ps']['median'] < 0.05 else 'NOT MET'} (N={n})")
+sizes = sorted(int(f[4:-5]) for f in os.listdir(work) if f.startswith("psc-") and f.endswith(".json"))
+if sizes:
+    print("ps -a over created containers (median ms):")
+for size in sizes:
+    r = results(f"psc-{size}.json")
+    line = "  ".join(f"{k} {v['median']*1000:7.1f}" for k, v in r.items())
+    ratio = ""
+    if "berth ps" in r and "podman ps" in r:
+        ratio = f"  -> {r['podman ps']['median']/r['berth ps']['median']:.1f}x faster than podman"
+    print(f"  {size:>5}: {line}{ratio}")
+    if size == 1000 and "berth ps" in r:
+        print(f"  target: < 50 ms over 1000: {'MET' if r['berth ps']['median'] < 0.05 else 'NOT MET'}")
 PY

@@ -31,6 +31,17 @@ pub struct Listed {
     pub size_rw: Option<i64>,
 }
 
+/// Reads container `id`'s state file into `buf` (cleared first) and parses it.
+fn read_state(paths: &crate::paths::Paths, id: &str, buf: &mut Vec<u8>) -> Result<StateFile> {
+    use std::io::Read;
+    let path = paths.state_file(id);
+    buf.clear();
+    std::fs::File::open(&path)
+        .and_then(|mut f| f.read_to_end(buf))
+        .map_err(|e| EngineError::io("reading", &path)(e))?;
+    state::parse(id, buf)
+}
+
 /// Go's zero time, what docker shows for a time that never happened.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -47,8 +58,10 @@ impl Engine {
     pub fn list(&self, o: ListOptions) -> Result<Vec<Listed>> {
         let rows = self.meta.container_rows()?;
         let mut out = Vec::with_capacity(rows.len());
+        // One buffer for every state file: open + read, no stat, no allocation per file.
+        let mut buf = Vec::with_capacity(1024);
         for row in rows {
-            let mut st = match state::load(&self.paths, &row.id) {
+            let mut st = match read_state(&self.paths, &row.id, &mut buf) {
                 Ok(s) => s,
                 // Mid-create (row first, then the directory) or mid-removal.
                 Err(EngineError::Io { source, .. })

@@ -514,8 +514,11 @@ pub fn render(items: &[Listed], a: &PsArgs, now: i64) -> Result<String> {
         }
         return Ok(s);
     }
-    let rows: Vec<Value> = items.iter().map(|l| row(l, a, now)).collect();
     let cols = columns(a.size);
+    if matches!(a.format.as_deref(), None | Some("") | Some("table")) {
+        return Ok(default_table(items, a, now, &cols));
+    }
+    let rows: Vec<Value> = items.iter().map(|l| row(l, a, now)).collect();
     let default = format!(
         "table {}",
         cols.iter()
@@ -528,6 +531,29 @@ pub fn render(items: &[Listed], a: &PsArgs, now: i64) -> Result<String> {
         root_type: Some("*formatter.ContainerContext".into()),
     };
     Ok(formatter.render(&rows, HEADERS, &opts)?)
+}
+
+/// The default table: what the template `table {{.ID}}\t{{.Image}}...` gives, written
+/// directly (every column is a string field of [`row`]; no template runs per row).
+fn default_table(items: &[Listed], a: &PsArgs, now: i64, cols: &[Column]) -> String {
+    let mut w = crate::table::TabWriter::docker();
+    let header: Vec<&str> = cols.iter().map(|c| c.header).collect();
+    w.write(&header.join("\t"));
+    w.write("\n");
+    let mut line = String::new();
+    for l in items {
+        let r = row(l, a, now);
+        line.clear();
+        for (i, c) in cols.iter().enumerate() {
+            if i > 0 {
+                line.push('\t');
+            }
+            line.push_str(r[c.field].as_str().unwrap_or(""));
+        }
+        line.push('\n');
+        w.write(&line);
+    }
+    w.finish()
 }
 
 #[cfg(test)]
@@ -563,6 +589,34 @@ mod tests {
             summary_from_inspect(&inspect(&"b".repeat(64), "beta", 20, exited), NOW),
             summary_from_inspect(&inspect(&"c".repeat(64), "gamma", 10, created), NOW),
         ]
+    }
+
+    #[test]
+    fn default_table_is_the_templates_output() {
+        for size in [false, true] {
+            for no_trunc in [false, true] {
+                let a = args(|a| {
+                    a.size = size;
+                    a.no_trunc = no_trunc;
+                });
+                let fast = render(&sample(), &a, NOW).unwrap();
+                let cols = columns(size);
+                let template = format!(
+                    "table {}",
+                    cols.iter()
+                        .map(|c| format!("{{{{.{}}}}}", c.field))
+                        .collect::<Vec<_>>()
+                        .join("\\t")
+                );
+                let b = args(|b| {
+                    b.size = size;
+                    b.no_trunc = no_trunc;
+                    b.format = Some(template);
+                });
+                assert_eq!(fast, render(&sample(), &b, NOW).unwrap());
+                assert!(fast.starts_with("CONTAINER ID"), "{fast}");
+            }
+        }
     }
 
     fn args(f: impl FnOnce(&mut PsArgs)) -> PsArgs {

@@ -494,3 +494,28 @@ fn container_rows_and_lookup() {
     assert!(meta.delete_container_ref("abc123").unwrap());
     assert_eq!(found("web"), ContainerLookup::NotFound);
 }
+
+#[test]
+fn wal_stays_short_across_processes_that_each_open_alone() {
+    use crate::ContainerRow;
+    let dir = tempfile::tempdir().unwrap();
+    let config = "x".repeat(2000);
+    // Each iteration is a short-lived process: the only connection, opened, one write, closed.
+    let path = dir.path().join("berth.db");
+    for i in 0..300 {
+        let meta = Meta::open_with(&path, crate::Durability::Normal).unwrap();
+        meta.insert_container(&ContainerRow {
+            id: format!("{i:064x}"),
+            name: format!("c{i}"),
+            image_id: d("config-app"),
+            snapshot_key: None,
+            created: i,
+            image: "busybox".into(),
+            config: config.clone(),
+        })
+        .unwrap();
+    }
+    let wal = std::fs::metadata(dir.path().join("berth.db-wal")).map_or(0, |m| m.len());
+    assert!(wal <= 1 << 20, "the WAL grew to {wal} bytes");
+    assert_eq!(open(dir.path()).container_rows().unwrap().len(), 300);
+}

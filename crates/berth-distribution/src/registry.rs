@@ -280,13 +280,13 @@ impl Registry {
                 Ok(r) => r,
                 Err(ureq::Error::Status(_, r)) => r,
                 Err(ureq::Error::Transport(t)) => {
-                    if retryable && attempt < ATTEMPTS {
+                    if retryable && attempt < ATTEMPTS && !unreachable(&t) {
                         backoff(attempt);
                         continue;
                     }
                     return Err(DistError::Transport {
                         url,
-                        message: t.to_string(),
+                        message: transport_message(&t),
                     });
                 }
             };
@@ -411,7 +411,7 @@ impl Registry {
             Err(ureq::Error::Transport(t)) => {
                 return Err(DistError::Transport {
                     url: realm.into(),
-                    message: t.to_string(),
+                    message: transport_message(&t),
                 })
             }
         };
@@ -720,6 +720,29 @@ impl Read for BlobReader {
             }
         }
     }
+}
+
+/// A registry that cannot be reached at all (no such host, nothing listening): retrying only
+/// delays the error, as docker does not either.
+fn unreachable(t: &ureq::Transport) -> bool {
+    matches!(
+        t.kind(),
+        ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed
+    )
+}
+
+/// The transport error without the URL (the error names it already).
+fn transport_message(t: &ureq::Transport) -> String {
+    let mut m = t.kind().to_string();
+    if let Some(detail) = t.message() {
+        m.push_str(": ");
+        m.push_str(detail);
+    }
+    if let Some(source) = std::error::Error::source(t) {
+        m.push_str(": ");
+        m.push_str(&source.to_string());
+    }
+    m
 }
 
 #[cfg(test)]

@@ -146,9 +146,10 @@ if [ -n "${PS_SIZES-100 300 1000}" ]; then
   done
 fi
 cleanup_psc() {
-  ids=$("${BC[@]}" ps -aq --no-trunc 2>/dev/null)
-  [ -n "$ids" ] && "${BC[@]}" rm -f $ids >/dev/null 2>&1
-  [ "$HAVE_PODMAN" = 1 ] && "${PC[@]}" rm -af >/dev/null 2>&1
+  local ids
+  ids=$("${BC[@]}" ps -aq --no-trunc 2>/dev/null || true)
+  if [ -n "$ids" ]; then "${BC[@]}" rm -f $ids >/dev/null 2>&1 || true; fi
+  if [ "$HAVE_PODMAN" = 1 ]; then "${PC[@]}" rm -af >/dev/null 2>&1 || true; fi
 }
 cleanup_psc
 

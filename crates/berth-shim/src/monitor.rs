@@ -208,6 +208,9 @@ impl Monitor {
                 &m.cfg.storage_driver,
             ));
         }
+        // Start-up garbage (the spec, the runtime's parse buffers) would stay resident for the
+        // container's whole life otherwise.
+        berth_sys::process::trim_heap();
         m.main_loop();
         m.final_exit();
         0

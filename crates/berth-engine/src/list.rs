@@ -8,9 +8,12 @@ use crate::error::{EngineError, Result};
 use crate::record::ContainerRecord;
 use crate::state::{self, StateFile, Status};
 use crate::types::{
-    ContainerJson, ContainerState, ContainerSummary, GraphDriver, NetworkSettings, Port,
-    SummaryHostConfig, SummaryNetworkSettings,
+    ContainerJson, ContainerState, ContainerSummary, GraphDriver, MountPoint, NetworkSettings,
+    Port, StringMap, SummaryHostConfig, SummaryNetworkSettings,
 };
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// `ps` options.
@@ -36,8 +39,9 @@ fn read_state(paths: &crate::paths::Paths, id: &str, buf: &mut Vec<u8>) -> Resul
     use std::io::Read;
     let path = paths.state_file(id);
     buf.clear();
+    // Through `take`: `File::read_to_end` would first stat the file for a size hint.
     std::fs::File::open(&path)
-        .and_then(|mut f| f.read_to_end(buf))
+        .and_then(|f| f.take(u64::MAX).read_to_end(buf))
         .map_err(|e| EngineError::io("reading", &path)(e))?;
     state::parse(id, buf)
 }
@@ -53,6 +57,126 @@ fn time_or_zero(s: &str) -> String {
     }
 }
 
+/// The part of a [`ContainerRecord`] that `ps` shows or filters on, parsed from the same JSON
+/// without the rest (env, the whole host config, ...): deserializing the full record was most
+/// of a listing's cost.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PsRecord {
+    /// 64 hex digits.
+    pub id: String,
+    /// Without docker's leading `/`.
+    pub name: String,
+    /// Unix nanoseconds.
+    pub created: i64,
+    /// The image as the user named it.
+    pub image: String,
+    /// `sha256:<hex>`.
+    pub image_id: String,
+    /// The process: args[0] and the rest.
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: PsConfig,
+    pub host_config: PsHostConfig,
+    pub mounts: Vec<MountPoint>,
+}
+
+/// [`PsRecord`]'s part of the container's `Config`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PsConfig {
+    /// `80/tcp` and the like (the set's values are empty objects).
+    pub exposed_ports: Option<BTreeMap<String, IgnoredAny>>,
+    pub labels: Option<StringMap>,
+}
+
+/// [`PsRecord`]'s part of the container's `HostConfig`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PsHostConfig {
+    pub network_mode: String,
+}
+
+impl PsRecord {
+    /// Parses the fields `ps` needs from a stored record (the rest is skipped unread).
+    pub fn from_json(id: &str, text: &str) -> Result<PsRecord> {
+        serde_json::from_str(text).map_err(|e| EngineError::Corrupt {
+            what: format!("record of container {id}"),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The exposed ports' keys (`80/tcp`), in order.
+    pub fn exposed_ports(&self) -> impl Iterator<Item = &str> {
+        self.config
+            .exposed_ports
+            .iter()
+            .flat_map(|m| m.keys())
+            .map(String::as_str)
+    }
+}
+
+/// One container as `ps` lists it.
+#[derive(Debug, Clone)]
+pub struct PsListed {
+    pub record: PsRecord,
+    /// `None` when not asked for ([`PsOptions::state`] false).
+    pub state: Option<StateFile>,
+}
+
+/// [`Engine::list_ps`] options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PsOptions {
+    /// Read (and reconcile) each container's state file; `ps -aq` without a status filter
+    /// needs none.
+    pub state: bool,
+}
+
+impl Engine {
+    /// Every container, newest first, with only what `ps` shows (see [`PsRecord`]).
+    pub fn list_ps(&self, o: PsOptions) -> Result<Vec<PsListed>> {
+        let rows = self.meta.container_rows()?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut buf = Vec::with_capacity(1024);
+        for row in rows {
+            let state = if o.state {
+                Some(self.listed_state(&row.id, &mut buf))
+            } else {
+                None
+            };
+            out.push(PsListed {
+                record: PsRecord::from_json(&row.id, &row.config)?,
+                state,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Container `id`'s state for a listing: read into `buf`, reconciled when its shim is
+    /// gone; a missing file (mid-create or mid-removal) is `created`, an unreadable one `dead`.
+    fn listed_state(&self, id: &str, buf: &mut Vec<u8>) -> StateFile {
+        let st = match read_state(&self.paths, id, buf) {
+            Ok(s) => s,
+            Err(EngineError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                StateFile::default()
+            }
+            Err(_) => StateFile {
+                status: Status::Dead,
+                ..Default::default()
+            },
+        };
+        if st.status.is_active()
+            && !state::process_alive(st.shim_pid, st.shim_start_time, &st.boot_id)
+        {
+            let _ = self.reconcile(id);
+            return state::load(&self.paths, id).unwrap_or(st);
+        }
+        st
+    }
+}
+
 impl Engine {
     /// The containers, newest first.
     pub fn list(&self, o: ListOptions) -> Result<Vec<Listed>> {
@@ -61,25 +185,7 @@ impl Engine {
         // One buffer for every state file: open + read, no stat, no allocation per file.
         let mut buf = Vec::with_capacity(1024);
         for row in rows {
-            let mut st = match read_state(&self.paths, &row.id, &mut buf) {
-                Ok(s) => s,
-                // Mid-create (row first, then the directory) or mid-removal.
-                Err(EngineError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    StateFile::default()
-                }
-                Err(_) => StateFile {
-                    status: Status::Dead,
-                    ..Default::default()
-                },
-            };
-            if st.status.is_active()
-                && !state::process_alive(st.shim_pid, st.shim_start_time, &st.boot_id)
-            {
-                let _ = self.reconcile(&row.id);
-                st = state::load(&self.paths, &row.id).unwrap_or(st);
-            }
+            let st = self.listed_state(&row.id, &mut buf);
             if !o.all && !st.status.is_active() {
                 continue;
             }
@@ -356,6 +462,48 @@ mod tests {
         assert_eq!(h(3600), "About an hour");
         assert_eq!(h(3 * 3600), "3 hours");
         assert_eq!(h(3 * 86400), "3 days");
+    }
+
+    #[test]
+    fn ps_record_is_the_records_part() {
+        let mut r = ContainerRecord {
+            id: "ab".repeat(32),
+            name: "web".into(),
+            created: 1_700_000_000_123_456_789,
+            image: "busybox".into(),
+            image_id: format!("sha256:{}", "cd".repeat(32)),
+            path: "sh".into(),
+            args: vec!["-c".into(), "echo \"a b\"".into()],
+            mounts: vec![MountPoint {
+                kind: "volume".into(),
+                name: "data".into(),
+                destination: "/data".into(),
+                driver: "local".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        r.config.env = Some(vec!["A=1".into()]);
+        r.config.exposed_ports = Some(
+            [("80/tcp".to_string(), Default::default())]
+                .into_iter()
+                .collect(),
+        );
+        r.config.labels = Some([("app".to_string(), "x\ty".to_string())].into());
+        r.host_config.network_mode = "none".into();
+        let p = PsRecord::from_json(&r.id, &r.to_json().unwrap()).unwrap();
+        assert_eq!(
+            (p.id.as_str(), p.name.as_str(), p.created),
+            (r.id.as_str(), r.name.as_str(), r.created)
+        );
+        assert_eq!((&p.image, &p.image_id), (&r.image, &r.image_id));
+        assert_eq!((&p.path, &p.args, &p.mounts), (&r.path, &r.args, &r.mounts));
+        assert_eq!(p.exposed_ports().collect::<Vec<_>>(), ["80/tcp"]);
+        assert_eq!(p.config.labels, r.config.labels);
+        assert_eq!(p.host_config.network_mode, "none");
+        let empty = PsRecord::from_json("x", "{}").unwrap();
+        assert_eq!(empty.exposed_ports().count(), 0);
+        assert!(PsRecord::from_json("x", "{").is_err());
     }
 
     #[test]

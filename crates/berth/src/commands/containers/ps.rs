@@ -1,7 +1,7 @@
 //! `berth ps`: docker's container listing (columns, `--format` fields, filters, -a -n -l -q -s).
 //!
-//! Works on Engine API JSON: a container's `ContainerSummary` (what `GET /containers/json`
-//! returns), built by [`summary_from_inspect`] when only the inspect document is at hand.
+//! Works on [`Listed`]: the fields of a container's `ContainerSummary` (what
+//! `GET /containers/json` returns) that `ps` shows or filters on, as plain values.
 
 use crate::cli_containers::PsArgs;
 use crate::filters::Filters;
@@ -9,18 +9,65 @@ use crate::output::{self, Column};
 use crate::units;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
-/// One listed container: its summary plus what the filters need beyond it.
-#[derive(Debug, Clone)]
+/// One listed container: the `ContainerSummary` fields `ps` shows, plus what the filters need
+/// beyond them. Plain fields (no JSON tree): the default table and `-q` read them directly;
+/// only `--format` builds a JSON object per row ([`row`]).
+#[derive(Debug, Clone, Default)]
 pub struct Listed {
-    /// Docker's `ContainerSummary` JSON.
-    pub summary: Value,
+    /// 64 hex digits.
+    pub id: String,
+    /// Names without docker's leading `/`.
+    pub names: Vec<String>,
+    /// The image as the user named it.
+    pub image: String,
+    /// `sha256:<hex>`.
+    pub image_id: String,
+    /// The command line (arguments holding a space in single quotes).
+    pub command: String,
+    /// Creation time, unix seconds.
+    pub created: i64,
+    pub ports: Vec<PortEntry>,
+    pub labels: BTreeMap<String, String>,
+    /// `created`, `running`, `exited`...
+    pub state: String,
+    /// Docker's human status text.
+    pub status: String,
+    /// `HostConfig.NetworkMode`.
+    pub network_mode: String,
+    /// `NetworkSettings.Networks` keys.
+    pub networks: Vec<String>,
+    pub mounts: Vec<MountEntry>,
+    /// `-s`.
+    pub size_rw: Option<i64>,
+    pub size_root_fs: Option<i64>,
     /// Last exit code (for `exited=`).
     pub exit_code: i64,
     /// `starting`, `healthy`, `unhealthy` or `none` (for `health=`).
     pub health: String,
     /// Creation time in unix nanoseconds (ordering; `before=`/`since=`).
     pub created_ns: i128,
+}
+
+/// A `Ports` entry of a summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortEntry {
+    pub ip: String,
+    pub private_port: u64,
+    /// 0 when not published.
+    pub public_port: u64,
+    /// `tcp`, `udp`, `sctp`.
+    pub kind: String,
+}
+
+/// A `Mounts` entry of a summary (what `ps` uses of it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountEntry {
+    pub name: String,
+    pub source: String,
+    pub destination: String,
+    pub driver: String,
 }
 
 /// The filters `ps` accepts.
@@ -78,44 +125,61 @@ pub fn summary_from_inspect(c: &Value, now: i64) -> Listed {
             let (num, proto) = port.split_once('/').unwrap_or((port, "tcp"));
             let private: u64 = num.parse().unwrap_or(0);
             match bindings.as_array().filter(|b| !b.is_empty()) {
-                None => ports.push(json!({"PrivatePort": private, "Type": proto})),
+                None => ports.push(PortEntry {
+                    private_port: private,
+                    kind: proto.to_string(),
+                    ..Default::default()
+                }),
                 Some(bs) => {
                     for b in bs {
                         let public: u64 = b["HostPort"].as_str().unwrap_or("").parse().unwrap_or(0);
-                        ports.push(json!({
-                            "IP": b["HostIp"].as_str().unwrap_or(""),
-                            "PrivatePort": private,
-                            "PublicPort": public,
-                            "Type": proto,
-                        }));
+                        ports.push(PortEntry {
+                            ip: b["HostIp"].as_str().unwrap_or("").to_string(),
+                            private_port: private,
+                            public_port: public,
+                            kind: proto.to_string(),
+                        });
                     }
                 }
             }
         }
     }
     let name = c["Name"].as_str().unwrap_or("");
-    let mut summary = json!({
-        "Id": c["Id"],
-        "Names": [if name.starts_with('/') { name.to_string() } else { format!("/{name}") }],
-        "Image": c["Config"]["Image"],
-        "ImageID": c["Image"],
-        "Command": command,
-        "Created": created_secs,
-        "Ports": ports,
-        "Labels": c["Config"]["Labels"].as_object().cloned().unwrap_or_default(),
-        "State": super::status::state_word(state),
-        "Status": super::status::status_text(state, now),
-        "HostConfig": {"NetworkMode": c["HostConfig"]["NetworkMode"]},
-        "NetworkSettings": {"Networks": c["NetworkSettings"]["Networks"].as_object().cloned().unwrap_or_default()},
-        "Mounts": c["Mounts"].as_array().cloned().unwrap_or_default(),
-    });
-    for k in ["SizeRw", "SizeRootFs"] {
-        if let Some(v) = c.get(k).filter(|v| !v.is_null()) {
-            summary[k] = v.clone();
-        }
-    }
+    let str_of = |v: &Value| v.as_str().unwrap_or("").to_string();
     Listed {
-        summary,
+        id: str_of(&c["Id"]),
+        names: vec![name.trim_start_matches('/').to_string()],
+        image: str_of(&c["Config"]["Image"]),
+        image_id: str_of(&c["Image"]),
+        command,
+        created: created_secs,
+        ports,
+        labels: c["Config"]["Labels"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), str_of(v))).collect())
+            .unwrap_or_default(),
+        state: super::status::state_word(state),
+        status: super::status::status_text(state, now),
+        network_mode: str_of(&c["HostConfig"]["NetworkMode"]),
+        networks: c["NetworkSettings"]["Networks"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default(),
+        mounts: c["Mounts"]
+            .as_array()
+            .map(|ms| {
+                ms.iter()
+                    .map(|m| MountEntry {
+                        name: str_of(&m["Name"]),
+                        source: str_of(&m["Source"]),
+                        destination: str_of(&m["Destination"]),
+                        driver: str_of(&m["Driver"]),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        size_rw: c["SizeRw"].as_i64(),
+        size_root_fs: c["SizeRootFs"].as_i64(),
         exit_code: state["ExitCode"].as_i64().unwrap_or(0),
         health: super::status::health_word(state),
         created_ns: i128::from(created_secs) * 1_000_000_000 + i128::from(created_nanos),
@@ -123,21 +187,12 @@ pub fn summary_from_inspect(c: &Value, now: i64) -> Listed {
 }
 
 fn id_of(l: &Listed) -> &str {
-    l.summary["Id"].as_str().unwrap_or("")
+    &l.id
 }
 
-fn names_of(l: &Listed) -> Vec<String> {
-    l.summary["Names"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(|n| n.trim_start_matches('/').to_string())
-                .collect()
-        })
-        .unwrap_or_default()
+fn names_of(l: &Listed) -> &[String] {
+    &l.names
 }
-
 /// Finds the container a `before=`/`since=` value names (id prefix or name).
 fn find<'a>(items: &'a [Listed], key: &str) -> Result<&'a Listed> {
     if let Some(l) = items
@@ -220,8 +275,7 @@ pub fn select(mut items: Vec<Listed>, a: &PsArgs) -> Result<Vec<Listed>> {
     let all = a.all || last > 0 || f.contains("status");
     let mut out = Vec::new();
     for l in items {
-        let s = &l.summary;
-        let state = s["State"].as_str().unwrap_or("");
+        let state = l.state.as_str();
         if !all && !matches!(state, "running" | "paused" | "restarting") {
             continue;
         }
@@ -241,15 +295,7 @@ pub fn select(mut items: Vec<Listed>, a: &PsArgs) -> Result<Vec<Listed>> {
         {
             continue;
         }
-        let labels: std::collections::BTreeMap<String, String> = s["Labels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !f.labels_match(&labels) {
+        if !f.labels_match(&l.labels) {
             continue;
         }
         if f.contains("status") && !f.values("status").iter().any(|v| v == state) {
@@ -262,8 +308,8 @@ pub fn select(mut items: Vec<Listed>, a: &PsArgs) -> Result<Vec<Listed>> {
             continue;
         }
         if f.contains("ancestor") {
-            let image = s["Image"].as_str().unwrap_or("");
-            let image_id = s["ImageID"].as_str().unwrap_or("");
+            let image = l.image.as_str();
+            let image_id = l.image_id.as_str();
             let hex = image_id.trim_start_matches("sha256:");
             let ok = f.values("ancestor").iter().any(|a| {
                 let a_hex = a.trim_start_matches("sha256:");
@@ -283,23 +329,20 @@ pub fn select(mut items: Vec<Listed>, a: &PsArgs) -> Result<Vec<Listed>> {
             continue;
         }
         if f.contains("volume") {
-            let mounts = s["Mounts"].as_array().cloned().unwrap_or_default();
             let ok = f.values("volume").iter().any(|v| {
-                mounts
+                l.mounts
                     .iter()
-                    .any(|m| m["Name"].as_str() == Some(v) || m["Destination"].as_str() == Some(v))
+                    .any(|m| (!m.name.is_empty() && m.name == *v) || m.destination == *v)
             });
             if !ok {
                 continue;
             }
         }
         if f.contains("network") {
-            let mode = s["HostConfig"]["NetworkMode"].as_str().unwrap_or("");
-            let nets = s["NetworkSettings"]["Networks"].as_object();
             let ok = f
                 .values("network")
                 .iter()
-                .any(|n| n == mode || nets.is_some_and(|m| m.contains_key(n)));
+                .any(|n| *n == l.network_mode || l.networks.contains(n));
             if !ok {
                 continue;
             }
@@ -313,31 +356,25 @@ pub fn select(mut items: Vec<Listed>, a: &PsArgs) -> Result<Vec<Listed>> {
 }
 
 /// Docker's PORTS text: `0.0.0.0:8080->80/tcp, 443/tcp`.
-pub fn ports_text(ports: &Value) -> String {
+pub fn ports_text(ports: &[PortEntry]) -> String {
     let mut items: Vec<(u64, String)> = ports
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|p| {
-                    let private = p["PrivatePort"].as_u64().unwrap_or(0);
-                    let proto = p["Type"].as_str().unwrap_or("tcp");
-                    let public = p["PublicPort"].as_u64().unwrap_or(0);
-                    let text = if public > 0 {
-                        let ip = p["IP"].as_str().unwrap_or("");
-                        let ip = if ip.contains(':') {
-                            format!("[{ip}]")
-                        } else {
-                            ip.to_string()
-                        };
-                        format!("{ip}:{public}->{private}/{proto}")
-                    } else {
-                        format!("{private}/{proto}")
-                    };
-                    (private, text)
-                })
-                .collect()
+        .iter()
+        .map(|p| {
+            let (private, proto) = (p.private_port, p.kind.as_str());
+            let text = if p.public_port > 0 {
+                let ip = p.ip.as_str();
+                let ip = if ip.contains(':') {
+                    format!("[{ip}]")
+                } else {
+                    ip.to_string()
+                };
+                format!("{ip}:{}->{private}/{proto}", p.public_port)
+            } else {
+                format!("{private}/{proto}")
+            };
+            (private, text)
         })
-        .unwrap_or_default();
+        .collect();
     items.sort();
     items.dedup();
     items
@@ -347,66 +384,32 @@ pub fn ports_text(ports: &Value) -> String {
         .join(", ")
 }
 
-/// The `--format` fields of one row, as docker's container formatter exposes them.
-pub fn row(l: &Listed, a: &PsArgs, now: i64) -> Value {
-    let s = &l.summary;
-    let id = id_of(l);
-    let command = s["Command"].as_str().unwrap_or("");
-    let names = names_of(l).join(",");
-    let image = s["Image"].as_str().unwrap_or("");
-    let image_id = s["ImageID"].as_str().unwrap_or("");
-    // Docker shows the image ID (short) when the image was given by ID.
-    let image = if image.is_empty() || image.starts_with("sha256:") {
-        if a.no_trunc {
-            image_id.to_string()
+/// The IMAGE column: the image as named, or its short ID when given by ID (docker's rule).
+fn image_text(l: &Listed, no_trunc: bool) -> String {
+    let image = l.image.as_str();
+    if image.is_empty() || image.starts_with("sha256:") {
+        if no_trunc {
+            l.image_id.clone()
         } else {
-            short_id(image_id)
+            short_id(&l.image_id)
         }
     } else {
         image.to_string()
-    };
-    let labels = s["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    let mounts: Vec<String> = s["Mounts"]
-        .as_array()
-        .map(|ms| {
-            ms.iter()
-                .map(|m| {
-                    let n = m["Name"]
-                        .as_str()
-                        .filter(|n| !n.is_empty())
-                        .or(m["Source"].as_str())
-                        .unwrap_or("");
-                    if a.no_trunc {
-                        n.to_string()
-                    } else {
-                        output::truncate(n, 15)
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let local_volumes = s["Mounts"]
-        .as_array()
-        .map(|ms| {
-            ms.iter()
-                .filter(|m| m["Driver"].as_str() == Some("local"))
-                .count()
-        })
-        .unwrap_or(0);
-    let networks: Vec<String> = s["NetworkSettings"]["Networks"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    let created = s["Created"].as_i64().unwrap_or(0);
-    let size = match (s["SizeRw"].as_i64(), s["SizeRootFs"].as_i64()) {
+    }
+}
+
+/// The COMMAND column, quoted (and cut to 20 columns unless `--no-trunc`).
+fn command_text(l: &Listed, no_trunc: bool) -> String {
+    if no_trunc {
+        go_quote(&l.command)
+    } else {
+        go_quote(&crate::table::ellipsis(&l.command, 20))
+    }
+}
+
+/// The SIZE column (`-s`).
+fn size_text(l: &Listed) -> String {
+    match (l.size_rw, l.size_root_fs) {
         (None, None) => String::new(),
         (rw, Some(root)) if root > 0 => format!(
             "{} (virtual {})",
@@ -414,25 +417,49 @@ pub fn row(l: &Listed, a: &PsArgs, now: i64) -> Value {
             units::human_size_with_precision(root as f64, 3)
         ),
         (rw, _) => units::human_size_with_precision(rw.unwrap_or(0) as f64, 3),
-    };
+    }
+}
+
+/// The `--format` fields of one row, as docker's container formatter exposes them.
+pub fn row(l: &Listed, a: &PsArgs, now: i64) -> Value {
+    let id = id_of(l);
+    let labels = l
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mounts: Vec<String> = l
+        .mounts
+        .iter()
+        .map(|m| {
+            let n = if m.name.is_empty() {
+                m.source.as_str()
+            } else {
+                m.name.as_str()
+            };
+            if a.no_trunc {
+                n.to_string()
+            } else {
+                output::truncate(n, 15)
+            }
+        })
+        .collect();
+    let local_volumes = l.mounts.iter().filter(|m| m.driver == "local").count();
     json!({
         "ID": if a.no_trunc { id.to_string() } else { short_id(id) },
-        "Image": image,
-        "Command": if a.no_trunc {
-            go_quote(command)
-        } else {
-            go_quote(&crate::table::ellipsis(command, 20))
-        },
-        "CreatedAt": units::go_time_string_utc(created),
-        "RunningFor": units::created_since(created, now),
-        "Ports": ports_text(&s["Ports"]),
-        "State": s["State"],
-        "Status": s["Status"],
-        "Size": size,
-        "Names": names,
+        "Image": image_text(l, a.no_trunc),
+        "Command": command_text(l, a.no_trunc),
+        "CreatedAt": units::go_time_string_utc(l.created),
+        "RunningFor": units::created_since(l.created, now),
+        "Ports": ports_text(&l.ports),
+        "State": l.state,
+        "Status": l.status,
+        "Size": size_text(l),
+        "Names": names_of(l).join(","),
         "Labels": labels,
         "Mounts": mounts.join(","),
-        "Networks": networks.join(","),
+        "Networks": l.networks.join(","),
         "LocalVolumes": local_volumes.to_string(),
     })
 }
@@ -502,14 +529,14 @@ pub const HEADERS: &[(&str, &str)] = &[
 /// Renders the listing (table, `--format` or `-q`) to a string.
 pub fn render(items: &[Listed], a: &PsArgs, now: i64) -> Result<String> {
     if a.quiet && a.format.is_none() {
-        let mut s = String::new();
+        let width = if a.no_trunc { 65 } else { 13 };
+        let mut s = String::with_capacity(items.len() * width);
         for l in items {
-            let id = id_of(l);
-            s.push_str(&if a.no_trunc {
-                id.to_string()
+            if a.no_trunc {
+                s.push_str(&l.id);
             } else {
-                short_id(id)
-            });
+                s.push_str(&short_id(&l.id));
+            }
             s.push('\n');
         }
         return Ok(s);
@@ -534,7 +561,7 @@ pub fn render(items: &[Listed], a: &PsArgs, now: i64) -> Result<String> {
 }
 
 /// The default table: what the template `table {{.ID}}\t{{.Image}}...` gives, written
-/// directly (every column is a string field of [`row`]; no template runs per row).
+/// directly from the plain fields (no template, no JSON object per row).
 fn default_table(items: &[Listed], a: &PsArgs, now: i64, cols: &[Column]) -> String {
     let mut w = crate::table::TabWriter::docker();
     let header: Vec<&str> = cols.iter().map(|c| c.header).collect();
@@ -542,18 +569,38 @@ fn default_table(items: &[Listed], a: &PsArgs, now: i64, cols: &[Column]) -> Str
     w.write("\n");
     let mut line = String::new();
     for l in items {
-        let r = row(l, a, now);
         line.clear();
         for (i, c) in cols.iter().enumerate() {
             if i > 0 {
                 line.push('\t');
             }
-            line.push_str(r[c.field].as_str().unwrap_or(""));
+            match c.field {
+                "ID" if a.no_trunc => line.push_str(&l.id),
+                "ID" => line.push_str(&short_id(&l.id)),
+                "Image" => line.push_str(&image_text(l, a.no_trunc)),
+                "Command" => line.push_str(&command_text(l, a.no_trunc)),
+                "RunningFor" => line.push_str(&units::created_since(l.created, now)),
+                "Status" => line.push_str(&l.status),
+                "Ports" => line.push_str(&ports_text(&l.ports)),
+                "Names" => push_joined(&mut line, &l.names),
+                "Size" => line.push_str(&size_text(l)),
+                _ => {}
+            }
         }
         line.push('\n');
         w.write(&line);
     }
     w.finish()
+}
+
+/// Appends `items` joined with commas.
+fn push_joined(out: &mut String, items: &[String]) {
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(s);
+    }
 }
 
 #[cfg(test)]
@@ -731,19 +778,25 @@ mod tests {
 
     #[test]
     fn ports_and_quote() {
-        let p = json!([
-            {"PrivatePort": 443, "Type": "tcp"},
-            {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}
-        ]);
-        assert_eq!(ports_text(&p), "0.0.0.0:8080->80/tcp, 443/tcp");
+        let p = |ip: &str, private_port, public_port| PortEntry {
+            ip: ip.into(),
+            private_port,
+            public_port,
+            kind: "tcp".into(),
+        };
+        let ports = [p("", 443, 0), p("0.0.0.0", 80, 8080), p("::", 80, 8080)];
+        assert_eq!(
+            ports_text(&ports),
+            "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 443/tcp"
+        );
         assert_eq!(go_quote("a\"b"), "\"a\\\"b\"");
     }
 
     #[test]
     fn size_column() {
         let mut l = sample().remove(0);
-        l.summary["SizeRw"] = json!(12);
-        l.summary["SizeRootFs"] = json!(4_260_000);
+        l.size_rw = Some(12);
+        l.size_root_fs = Some(4_260_000);
         let a = args(|a| a.size = true);
         assert_eq!(row(&l, &a, NOW)["Size"], "12B (virtual 4.26MB)");
     }

@@ -10,6 +10,7 @@ use crate::cli_containers::{
 };
 use crate::output;
 use anyhow::{bail, Result};
+use berth_engine::list::PsOptions;
 use berth_engine::{EngineError, ExecRequest, ListOptions, StateFile};
 use serde_json::{json, Value};
 
@@ -39,71 +40,106 @@ pub fn state_json(s: &StateFile) -> Value {
     })
 }
 
-/// A listed container as `ps` sees it.
-fn row(l: &berth_engine::Listed, now: i64) -> Row {
-    let r = &l.record;
-    let state = state_json(&l.state);
+/// A listed container as `ps` sees it; `state` is `None` when not read (`ps -aq`).
+fn row(r: berth_engine::list::PsRecord, state: Option<&StateFile>, now: i64) -> Row {
     // Docker's daemon quotes arguments holding a space.
-    let args: Vec<String> = r
-        .args
+    let mut command = r.path;
+    for a in &r.args {
+        command.push(' ');
+        if a.contains(' ') {
+            command.push('\'');
+            command.push_str(a);
+            command.push('\'');
+        } else {
+            command.push_str(a);
+        }
+    }
+    let ports = r
+        .config
+        .exposed_ports
         .iter()
-        .map(|a| {
-            if a.contains(' ') {
-                format!("'{a}'")
-            } else {
-                a.clone()
+        .flat_map(|m| m.keys())
+        .map(|p| {
+            let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+            ps::PortEntry {
+                private_port: u64::from(num.parse::<u16>().unwrap_or(0)),
+                kind: proto.to_string(),
+                ..Default::default()
             }
         })
         .collect();
-    let command = if args.is_empty() {
-        r.path.clone()
-    } else {
-        format!("{} {}", r.path, args.join(" "))
+    let mounts = r
+        .mounts
+        .into_iter()
+        .map(|m| ps::MountEntry {
+            name: m.name,
+            source: m.source,
+            destination: m.destination,
+            driver: m.driver,
+        })
+        .collect();
+    let (state_word, status, exit_code, health) = match state {
+        Some(s) => {
+            let j = state_json(s);
+            (
+                s.status.as_str().to_string(),
+                super::status::status_text(&j, now),
+                s.exit_code,
+                super::status::health_word(&j),
+            )
+        }
+        None => (String::new(), String::new(), 0, "none".to_string()),
     };
-    let mut ports: Vec<Value> = Vec::new();
-    for p in r.config.exposed_ports.iter().flat_map(|m| m.keys()) {
-        let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
-        ports.push(json!({"PrivatePort": num.parse::<u16>().unwrap_or(0), "Type": proto}));
-    }
-    let created_secs = r.created.div_euclid(1_000_000_000);
     Row {
-        summary: json!({
-            "Id": r.id,
-            "Names": [format!("/{}", r.name)],
-            "Image": r.image,
-            "ImageID": r.image_id,
-            "Command": command,
-            "Created": created_secs,
-            "Ports": ports,
-            "Labels": r.config.labels.clone().unwrap_or_default(),
-            "State": l.state.status.as_str(),
-            "Status": super::status::status_text(&state, now),
-            "HostConfig": {"NetworkMode": r.host_config.network_mode},
-            "NetworkSettings": {"Networks": {}},
-            "Mounts": r.mounts,
-        }),
-        exit_code: l.state.exit_code,
-        health: super::status::health_word(&state),
+        id: r.id,
+        names: vec![r.name],
+        image: r.image,
+        image_id: r.image_id,
+        command,
+        created: r.created.div_euclid(1_000_000_000),
+        ports,
+        labels: r.config.labels.unwrap_or_default(),
+        state: state_word,
+        status,
+        network_mode: r.host_config.network_mode,
+        networks: Vec::new(),
+        mounts,
+        size_rw: None,
+        size_root_fs: None,
+        exit_code,
+        health,
         created_ns: i128::from(r.created),
     }
+}
+
+/// Whether `ps` with these arguments shows or filters on anything from the state files: not
+/// for `-q` listing every container (`-a`, `-n`, `-l`) with no status, exit or health filter.
+fn ps_needs_state(a: &PsArgs) -> bool {
+    let every = a.all || a.latest || a.last > 0;
+    // A malformed filter: read everything, `select` reports it.
+    let by_state = crate::filters::Filters::parse_any(&a.filter).map_or(true, |f| {
+        ["status", "exited", "health"].iter().any(|k| f.contains(k))
+    });
+    !(a.quiet && a.format.is_none() && every && !by_state)
 }
 
 /// `berth ps`.
 pub fn ps(cli: &Cli, a: &PsArgs) -> Result<i32> {
     let engine = super::engine(cli)?;
     let now = now();
-    let listed = engine.list(ListOptions {
-        all: true,
-        size: false,
+    let listed = engine.list_ps(PsOptions {
+        state: ps_needs_state(a),
     })?;
-    let rows: Vec<Row> = listed.iter().map(|l| row(l, now)).collect();
+    let rows: Vec<Row> = listed
+        .into_iter()
+        .map(|l| row(l.record, l.state.as_ref(), now))
+        .collect();
     let mut selected = ps::select(rows, a)?;
     if a.size {
         for r in &mut selected {
-            let id = r.summary["Id"].as_str().unwrap_or("").to_string();
-            if let Ok(j) = engine.inspect(&id, true) {
-                r.summary["SizeRw"] = json!(j.size_rw.unwrap_or(0));
-                r.summary["SizeRootFs"] = json!(j.size_root_fs.unwrap_or(0));
+            if let Ok(j) = engine.inspect(&r.id, true) {
+                r.size_rw = Some(j.size_rw.unwrap_or(0));
+                r.size_root_fs = Some(j.size_root_fs.unwrap_or(0));
             }
         }
     }
@@ -400,4 +436,46 @@ pub fn system_prune(cli: &Cli, a: &SystemPruneArgs) -> Result<i32> {
     }
     println!("Total reclaimed space: {}", output::human_size(total));
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn quiet_listing_of_everything_reads_no_state() {
+        let a = |f: &dyn Fn(&mut PsArgs)| {
+            let mut a = PsArgs {
+                last: -1,
+                ..PsArgs::default()
+            };
+            f(&mut a);
+            ps_needs_state(&a)
+        };
+        assert!(!a(&|a| {
+            a.all = true;
+            a.quiet = true;
+        }));
+        assert!(!a(&|a| {
+            a.latest = true;
+            a.quiet = true;
+            a.filter = vec!["name=x".into()];
+        }));
+        assert!(a(&|a| a.quiet = true));
+        assert!(a(&|a| a.all = true));
+        for f in ["status=exited", "Exited=0", "health=none", "bogus"] {
+            assert!(
+                a(&|a| {
+                    a.all = true;
+                    a.quiet = true;
+                    a.filter = vec![f.into()];
+                }),
+                "{f}"
+            );
+        }
+        assert!(a(&|a| {
+            a.all = true;
+            a.quiet = true;
+            a.format = Some("{{.Status}}".into());
+        }));
+    }
 }

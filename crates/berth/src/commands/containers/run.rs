@@ -43,8 +43,9 @@ fn start_failure(e: EngineError) -> anyhow::Error {
 /// `berth create`.
 pub fn create(cli: &Cli, a: &CreateArgs) -> Result<i32> {
     let engine = super::engine(cli)?;
+    let planned = plan_container(&a.opts, Mode::Create)?;
     ensure_image(cli, &engine, &a.opts)?;
-    let id = create_container(&engine, &a.opts, Mode::Create)?;
+    let id = create_container(&engine, &a.opts, planned)?;
     println!("{id}");
     Ok(0)
 }
@@ -193,7 +194,15 @@ impl<W: std::io::Write> Drop for RunPullOutput<W> {
 }
 
 /// Flags -> a created container; returns its full ID.
-fn create_container(engine: &Engine, o: &ContainerOptions, mode: Mode) -> Result<String> {
+/// The container `run`/`create` will make, its options checked (before any pull: a malformed
+/// flag is reported as docker reports it, without touching a registry).
+struct Planned {
+    name: Option<String>,
+    config: berth_engine::types::Config,
+    host_config: berth_engine::types::HostConfig,
+}
+
+fn plan_container(o: &ContainerOptions, mode: Mode) -> Result<Planned> {
     if let Some(cid) = &o.cidfile {
         if cid.exists() {
             bail!(
@@ -203,12 +212,25 @@ fn create_container(engine: &Engine, o: &ContainerOptions, mode: Mode) -> Result
         }
     }
     let req = options::build(o, mode)?;
-    let (config, mut host_config) = options::to_types(&req, o)?;
+    let (config, host_config) = options::to_types(&req, o)?;
+    Ok(Planned {
+        name: req.name,
+        config,
+        host_config,
+    })
+}
+
+fn create_container(engine: &Engine, o: &ContainerOptions, planned: Planned) -> Result<String> {
+    let Planned {
+        name,
+        config,
+        mut host_config,
+    } = planned;
     if let Some(cid) = &o.cidfile {
         host_config.container_id_file = cid.display().to_string();
     }
     let resp = engine.create(CreateOptions {
-        name: req.name.clone(),
+        name,
         body: CreateBody {
             config,
             host_config,
@@ -247,8 +269,9 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     } else {
         Mode::RunForeground
     };
+    let planned = plan_container(&a.opts, mode)?;
     ensure_image(cli, &engine, &a.opts)?;
-    let id = create_container(&engine, &a.opts, mode)?;
+    let id = create_container(&engine, &a.opts, planned)?;
     if a.detach {
         if let Err(e) = engine.start(&id, StartOptions::default()) {
             if a.opts.rm {

@@ -599,8 +599,8 @@ impl Control {
         })
     }
 
-    /// After [`Event::Exit`] of an `--rm` container: blocks until the shim closes the channel,
-    /// which it does once the container is removed (or when it dies).
+    /// After [`Event::Exit`]: blocks until the shim closes the channel, which it does at once,
+    /// or for an `--rm` container once it is removed (or when the shim dies).
     pub fn wait_closed(&mut self) {
         while let Ok(Event::Exit(_) | Event::Attached | Event::Detached) = self.next_event() {}
     }

@@ -682,8 +682,10 @@ impl Monitor {
         }
         if self.cfg.auto_remove && !restart {
             self.awaiting_removal.append(&mut self.clients);
+        } else {
+            // Closing the channel tells a `run` that waits for it the session is over.
+            self.clients.clear();
         }
-        self.clients.clear();
         if restart {
             self.restart_at = Some(Instant::now() + self.backoff.delay(ran));
         }
@@ -871,12 +873,9 @@ impl Monitor {
         });
         self.cleanup_files();
         if self.cfg.auto_remove {
-            let engine = match self.engine.take() {
-                Some(e) => e,
-                None => {
-                    crate::remove::open_engine(&self.root, &self.runroot, &self.cfg.storage_driver)
-                }
-            };
+            let engine = self.engine.take().unwrap_or_else(|| {
+                crate::remove::open_engine(&self.root, &self.runroot, &self.cfg.storage_driver)
+            });
             if let Err(e) = crate::remove::remove_container(
                 engine.as_ref().map_err(Clone::clone),
                 &self.paths,

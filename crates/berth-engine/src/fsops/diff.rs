@@ -154,15 +154,7 @@ mod tests {
             )
             .unwrap();
         }
-        let got: Vec<String> = changes(upper.path(), &[lower.path().to_path_buf()])
-            .unwrap()
-            .iter()
-            .map(|c| {
-                let k =
-                    [ChangeKind::Modified, ChangeKind::Added, ChangeKind::Deleted][c.kind as usize];
-                format!("{} {}", k.letter(), c.path)
-            })
-            .collect();
+        let got = listed(upper.path(), lower.path());
         let mut want = vec!["C /etc", "A /etc/new", "C /etc/passwd"];
         if root {
             want.push("D /gone");

@@ -348,13 +348,9 @@ fn finish(
         let _ = engine.kill(id, Some(sig.as_str()));
     });
     let ended = ended?;
-    // `--rm`: like docker, return once the container is gone (the shim then closes the channel),
-    // so its name is free again and `ps -a` no longer lists it.
-    if matches!(ended, Ended::Exit(_))
-        && engine
-            .lookup(id)
-            .is_ok_and(|rec| rec.host_config.auto_remove)
-    {
+    // The shim closes the channel right after the exit code, or for `--rm` once the container
+    // is removed: like docker, return then, so the name is free again.
+    if matches!(ended, Ended::Exit(_)) {
         control.wait_closed();
     }
     Ok(match ended {

@@ -157,6 +157,7 @@ impl Engine {
             &self.paths.runroot,
             self.berth_bin.as_deref(),
         )?;
+        berth_sys::timing::mark("shim launched");
         let snaps_dir = self.paths.snapshots_dir(self.driver.name());
         mounting::mount_rootfs(
             &self.paths,
@@ -171,6 +172,7 @@ impl Engine {
                 volatile: rec.host_config.auto_remove,
             },
         )?;
+        berth_sys::timing::mark("rootfs mounted");
         state::update(&self.paths, id, |s| {
             s.rootfs_mounted = true;
             s.boot_id = state::boot_id().to_string();
@@ -230,12 +232,14 @@ impl Engine {
             storage_driver: rec.driver.clone(),
             attach_at_spawn: false,
         };
+        berth_sys::timing::mark("spec written");
         let spawned = shim
             .finish(&config, o.attach.as_ref())
             .map_err(|e| match e {
                 ShimError::Start { message, .. } => EngineError::Shim(message),
                 e => e.into(),
             })?;
+        berth_sys::timing::mark("shim reported");
         // A shim that did not record the running state itself: record it here. (Not when it
         // did and the container has already exited: `shim_pid` is 0 again then, but
         // `started_at` is set.)

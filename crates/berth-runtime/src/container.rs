@@ -241,6 +241,7 @@ impl Runtime {
             systemd: self.systemd_cgroup,
             root: None,
         })?;
+        berth_sys::timing::mark("rt spec loaded");
         cgroup.create()?;
         let cgroup = guard.cgroup.insert(cgroup);
         let mut resources = spec
@@ -251,6 +252,7 @@ impl Runtime {
         resources.set_devices(Some(crate::devices_policy::device_rules(&spec)));
         cgroup.apply_resources(&resources)?;
 
+        berth_sys::timing::mark("rt cgroup ready");
         let fifo_path = dir.join(START_FIFO);
         nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600))
             .map_err(|e| RuntimeError::sys(format!("mkfifo {}", fifo_path.display()), e))?;
@@ -342,6 +344,7 @@ impl Runtime {
             }
         }
 
+        berth_sys::timing::mark("rt cloned");
         let mut init_pid = child;
         let mut stored = StoredState {
             id: o.id.clone(),
@@ -407,6 +410,7 @@ impl Runtime {
                 }
             }
         }
+        berth_sys::timing::mark("rt init ready");
         stored.pid_start_time = state::proc_stat(init_pid.as_raw())
             .ok_or_else(|| RuntimeError::Init("the init vanished after it was ready".into()))?
             .start_time;
@@ -415,6 +419,7 @@ impl Runtime {
             state::write_atomic(pid_file, init_pid.as_raw().to_string().as_bytes())?;
         }
         guard.disarm();
+        berth_sys::timing::mark("rt created");
         Ok((init_pid, our_console_end))
     }
 
@@ -437,6 +442,7 @@ impl Runtime {
             e => RuntimeError::sys(format!("open {}", fifo_path.display()), e),
         })?;
         let fd = owned_from_raw(fd);
+        berth_sys::timing::mark("rt start signal");
         nix::unistd::write(&fd, b"1").map_err(|e| RuntimeError::sys("signal start", e))?;
         let _ = std::fs::remove_file(&fifo_path);
         wait_for_exec(&fd);

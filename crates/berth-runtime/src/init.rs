@@ -159,6 +159,7 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     // Rust ignores SIGPIPE; a container's `yes | head` must die of it as under a shell.
     berth_sys::process::reset_signal_dispositions()
         .map_err(|e| RuntimeError::sys("reset signal dispositions", e))?;
+    berth_sys::timing::mark("init begins");
     // First thing, so that what the init allocates is charged to the container.
     if let Some(join) = args.cgroup_join {
         join.join()?;
@@ -203,6 +204,7 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     } else {
         join_cgroup()?;
     }
+    berth_sys::timing::mark("init rootfs prepared");
     let state_json = if args.wants_hooks {
         args.channel
             .send(&Msg::HooksRequest)
@@ -246,11 +248,13 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     if args.plan.has_mount_ns() {
         rootfs::finalize_rootfs(spec)?;
     }
+    berth_sys::timing::mark("init rootfs entered");
     rootfs::set_hostname(spec)?;
     // Before the seccomp filter: a profile may well not allow close_range.
     pass_fds(args.preserve_fds)?;
     prepare_process(spec, args.seccomp)?;
     let target = ExecTarget::resolve(process)?;
+    berth_sys::timing::mark("init process ready");
 
     nix::sys::prctl::set_pdeathsig(None)
         .map_err(|e| RuntimeError::sys("clear parent-death signal", e))?;
@@ -260,6 +264,7 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     if let Some(fifo) = args.start_fifo {
         wait_for_start(fifo)?;
     }
+    berth_sys::timing::mark("init exec");
     if let Some(h) = spec
         .hooks()
         .as_ref()

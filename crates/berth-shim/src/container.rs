@@ -147,10 +147,12 @@ pub fn launch(
         }
     };
     inc.pid = pid;
+    berth_sys::timing::mark("shim created");
     if let Err(e) = rt.start(id) {
         let _ = rt.delete(id, true);
         return Err(e.to_string());
     }
     inc.started = Instant::now();
+    berth_sys::timing::mark("shim started");
     Ok(inc)
 }

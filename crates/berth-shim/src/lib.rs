@@ -83,6 +83,7 @@ pub(crate) fn close_fds_except(keep: &[RawFd]) -> std::io::Result<()> {
 /// The process that `shim_proto::spawn` started forks the real shim and exits at once (status 0),
 /// so the shim is nobody's child; the real shim returns only when the container is gone for good.
 pub fn main_from_args(args: &[String]) -> i32 {
+    berth_sys::timing::mark("shim main");
     let a = match parse_args(args) {
         Ok(a) => a,
         Err(e) => {
@@ -111,6 +112,7 @@ pub fn main_from_args(args: &[String]) -> i32 {
     let _ = nix::unistd::setsid();
     let _ = std::env::set_current_dir("/");
     let _ = close_fds_except(&[ctl.as_raw_fd()]);
+    berth_sys::timing::mark("shim detached");
     monitor::Monitor::run(&a.id, &a.root, &a.runroot, ctl)
 }
 

@@ -162,6 +162,7 @@ impl Monitor {
             },
             _ => return 2,
         };
+        berth_sys::timing::mark("shim config received");
         // Only now: a spawner that gave up before the handshake leaves nothing behind.
         let _ = std::fs::create_dir_all(&paths.run_dir);
         if cfg.attach_at_spawn {
@@ -180,8 +181,10 @@ impl Monitor {
             }
         };
         m.tty_size = tty_size;
+        berth_sys::timing::mark("shim monitor ready");
         match m.launch() {
             Ok(pid) => {
+                berth_sys::timing::mark("shim recorded start");
                 spawner.send(&ShimMsg::Started {
                     pid: pid.as_raw(),
                     shim_pid: m.shim_pid,
@@ -644,6 +647,7 @@ impl Monitor {
 
     /// The container's init exited with `code`.
     fn on_exit(&mut self, code: i32) {
+        berth_sys::timing::mark("shim saw exit");
         self.pump(Stream::Stdout, true);
         self.pump(Stream::Stderr, true);
         let log = &mut self.log;
@@ -653,9 +657,11 @@ impl Monitor {
         let ran = inc.started.elapsed();
         drop(inc);
         let oom = self.rt.oom_kills(&self.id).is_ok_and(|n| n > 0);
+        berth_sys::timing::mark("shim oom read");
         if let Err(e) = self.rt.delete(&self.id, true) {
             diag(&self.paths, &format!("deleting the runtime state: {e}"));
         }
+        berth_sys::timing::mark("shim runtime deleted");
         self.cancel_probe();
         let manually = self.store.manually_stopped();
         let restart = should_restart(&self.cfg.restart, code, self.restart_count, manually);
@@ -677,6 +683,7 @@ impl Monitor {
         }) {
             diag(&self.paths, &e.to_string());
         }
+        berth_sys::timing::mark("shim exit recorded");
         for c in &mut self.clients {
             c.send(&ShimMsg::Exit(code));
         }
@@ -872,6 +879,7 @@ impl Monitor {
             s.pid_start_time = 0;
         });
         self.cleanup_files();
+        berth_sys::timing::mark("shim final exit cleaned");
         if self.cfg.auto_remove {
             let engine = self.engine.take().unwrap_or_else(|| {
                 crate::remove::open_engine(&self.root, &self.runroot, &self.cfg.storage_driver)
@@ -884,6 +892,7 @@ impl Monitor {
                 diag(&self.paths, &format!("--rm: removing the container: {e}"));
             }
         }
+        berth_sys::timing::mark("shim removed");
         self.awaiting_removal.clear();
     }
 }

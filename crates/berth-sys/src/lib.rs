@@ -9,3 +9,4 @@ pub mod process;
 pub mod pty;
 pub mod sched;
 pub mod seccomp;
+pub mod timing;

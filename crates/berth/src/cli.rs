@@ -7,6 +7,15 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about, disable_help_subcommand = true)]
 pub struct Cli {
+    #[command(flatten)]
+    pub globals: Globals,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options every verb takes.
+#[derive(Debug, Args)]
+pub struct Globals {
     /// Root of persistent state (images, containers, volumes).
     #[arg(
         long,
@@ -31,8 +40,6 @@ pub struct Cli {
         default_value = "overlay"
     )]
     pub storage_driver: String,
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 /// Top-level commands.

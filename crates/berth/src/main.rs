@@ -3,6 +3,7 @@
 
 mod cli;
 mod cli_containers;
+mod cli_fast;
 mod cli_registry;
 mod commands;
 mod filters;
@@ -14,12 +15,18 @@ mod units;
 use clap::Parser;
 
 fn main() {
+    berth_sys::timing::mark("main");
     // `berth shim <id> ...`: the per-container monitor, dispatched before any parsing.
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("shim") {
-        std::process::exit(berth_shim::main_from_args(&args[2..]));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "shim") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        std::process::exit(berth_shim::main_from_args(&args));
     }
-    let cli = match cli::Cli::try_parse() {
+    let parsed = match cli_fast::try_parse(&args) {
+        Some(cli) => Ok(cli),
+        None => cli::Cli::try_parse_from(&args),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -27,6 +34,7 @@ fn main() {
             std::process::exit(if e.use_stderr() { 125 } else { 0 });
         }
     };
+    berth_sys::timing::mark("parsed");
     let code = match commands::run(cli) {
         Ok(code) => code,
         // A reader that went away (`berth images | head -1`) is not an error worth printing:

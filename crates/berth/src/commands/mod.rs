@@ -37,9 +37,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Image(ImageCommand::Inspect(a)) => images::inspect(&store()?, a),
         Command::Image(ImageCommand::Prune(a)) => images::prune(&store()?, a),
         Command::Image(ImageCommand::Bootstrap(a)) => images::bootstrap(&store()?, a),
-        Command::Image(ImageCommand::Mount(a)) => mount::mount_image(&store()?, &cli.runroot, a),
+        Command::Image(ImageCommand::Mount(a)) => {
+            mount::mount_image(&store()?, &cli.globals.runroot, a)
+        }
         Command::Image(ImageCommand::Unmount(a)) => {
-            mount::unmount_image(&store()?, &cli.runroot, a)
+            mount::unmount_image(&store()?, &cli.globals.runroot, a)
         }
         Command::System(SystemCommand::Df(a)) => system::df(&store()?, a),
         Command::System(SystemCommand::Check(a)) => {
@@ -56,7 +58,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 pub(crate) fn open_store(cli: &Cli) -> Result<ImageStore> {
-    let driver = Driver::parse(&cli.storage_driver)?;
-    ImageStore::open_with(&cli.root, driver)
-        .with_context(|| format!("opening the image store at {}", cli.root.display()))
+    let driver = Driver::parse(&cli.globals.storage_driver)?;
+    ImageStore::open_with(&cli.globals.root, driver)
+        .with_context(|| format!("opening the image store at {}", cli.globals.root.display()))
 }

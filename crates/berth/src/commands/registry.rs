@@ -182,10 +182,10 @@ const REGISTRY_ROOT: &str = "/var/lib/berth-registry";
 
 /// The registry's storage root: the global `--root` when given, else [`REGISTRY_ROOT`].
 fn registry_root(cli: &Cli) -> std::path::PathBuf {
-    if cli.root == std::path::Path::new("/var/lib/berth") {
+    if cli.globals.root == std::path::Path::new("/var/lib/berth") {
         std::path::PathBuf::from(REGISTRY_ROOT)
     } else {
-        cli.root.clone()
+        cli.globals.root.clone()
     }
 }
 

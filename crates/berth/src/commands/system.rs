@@ -140,9 +140,9 @@ pub fn sync_in_background(cli: &crate::cli::Cli) {
     };
     let _ = std::process::Command::new(exe)
         .arg("--root")
-        .arg(&cli.root)
+        .arg(&cli.globals.root)
         .arg("--storage-driver")
-        .arg(&cli.storage_driver)
+        .arg(&cli.globals.storage_driver)
         .args(["system", "sync"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

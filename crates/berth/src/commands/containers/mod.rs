@@ -30,13 +30,18 @@ pub use options::OptionError;
 
 /// Opens the engine over the command line's roots.
 pub fn engine(cli: &Cli) -> Result<Engine> {
-    let driver = berth_image::Driver::parse(&cli.storage_driver)?;
+    let driver = berth_image::Driver::parse(&cli.globals.storage_driver)?;
     Engine::open(EngineOptions {
-        root: cli.root.clone(),
-        runroot: cli.runroot.clone(),
+        root: cli.globals.root.clone(),
+        runroot: cli.globals.runroot.clone(),
         driver,
     })
-    .with_context(|| format!("opening the container store in {}", cli.root.display()))
+    .with_context(|| {
+        format!(
+            "opening the container store in {}",
+            cli.globals.root.display()
+        )
+    })
 }
 
 /// Runs a container verb; returns the exit status.

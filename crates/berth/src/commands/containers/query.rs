@@ -359,7 +359,7 @@ pub fn info(cli: &Cli, a: &InfoArgs) -> Result<i32> {
         }
     }
     c.images = engine.images()?.images()?.len();
-    let v = super::info::system_info(&c, &cli.root, &cli.storage_driver);
+    let v = super::info::system_info(&c, &cli.globals.root, &cli.globals.storage_driver);
     match &a.format {
         Some(f) => println!("{}", output::render(f, &v)?),
         None => print!("{}", super::info::render(&v)),

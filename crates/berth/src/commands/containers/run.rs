@@ -264,6 +264,7 @@ fn detach_keys(given: Option<&str>) -> Result<Vec<u8>> {
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     let keys = detach_keys(a.detach_keys.as_deref())?;
     let engine = super::engine(cli)?;
+    berth_sys::timing::mark("engine open");
     let mode = if a.detach {
         Mode::RunDetached
     } else {
@@ -271,7 +272,9 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     };
     let planned = plan_container(&a.opts, mode)?;
     ensure_image(cli, &engine, &a.opts)?;
+    berth_sys::timing::mark("image ready");
     let id = create_container(&engine, &a.opts, planned)?;
+    berth_sys::timing::mark("created");
     if a.detach {
         if let Err(e) = engine.start(&id, StartOptions::default()) {
             if a.opts.rm {
@@ -329,6 +332,7 @@ fn attached_start(engine: &Engine, id: &str, streams: &Streams, keys: &[u8]) -> 
             return Err(start_failure(e));
         }
     };
+    berth_sys::timing::mark("started");
     let Some(mut control) = started.control else {
         session.end();
         // The engine did not hand back a channel: wait for the exit like `wait`.
@@ -348,11 +352,13 @@ fn finish(
         let _ = engine.kill(id, Some(sig.as_str()));
     });
     let ended = ended?;
+    berth_sys::timing::mark("session ended");
     // The shim closes the channel right after the exit code, or for `--rm` once the container
     // is removed: like docker, return then, so the name is free again.
     if matches!(ended, Ended::Exit(_)) {
         control.wait_closed();
     }
+    berth_sys::timing::mark("closed");
     Ok(match ended {
         Ended::Exit(code) => code,
         Ended::Detached => 0,

@@ -17,8 +17,8 @@ pub type Users = BTreeMap<String, Vec<String>>;
 
 /// Runs a volume verb; `users` says which containers use each volume.
 pub fn run(cli: &Cli, cmd: &VolumeCommand, users: &dyn Fn() -> Result<Users>) -> Result<i32> {
-    let store = Volumes::open(&cli.root)
-        .with_context(|| format!("opening the volume store in {}", cli.root.display()))?;
+    let store = Volumes::open(&cli.globals.root)
+        .with_context(|| format!("opening the volume store in {}", cli.globals.root.display()))?;
     match cmd {
         VolumeCommand::Create(a) => create(&store, a),
         VolumeCommand::Ls(a) => list(&store, a, &users()?),

@@ -183,6 +183,10 @@ impl Engine {
                 }
             }
         }
+        match self.finish_orphans() {
+            Ok(lines) => report.fixed.extend(lines),
+            Err(e) => report.problems.push(format!("finishing removals: {e}")),
+        }
         Ok(report)
     }
 }

@@ -133,7 +133,10 @@ impl Engine {
             what: cfg_path.display().to_string(),
             reason: e.to_string(),
         })?;
-        let process = exec_process(&spec["process"], &self.paths.rootfs(&id), req)?;
+        let rootfs = self
+            .running_rootfs(&id)
+            .unwrap_or_else(|| self.paths.rootfs(&id));
+        let process = exec_process(&spec["process"], &rootfs, req)?;
         let process: oci_spec::runtime::Process =
             serde_json::from_value(process).map_err(|e| EngineError::Invalid(e.to_string()))?;
         let rt = self.runtime();

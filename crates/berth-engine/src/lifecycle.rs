@@ -149,6 +149,8 @@ impl Engine {
         o: StartOptions<'_>,
     ) -> Result<Started> {
         let id = rec.id.as_str();
+        // The rootfs is mounted in a namespace the shim shares (see `mounting`).
+        mounting::enter_private_namespace()?;
         // Started first: its exec and detaching fork run on the other core while the rootfs is
         // mounted and the spec written.
         let shim = shim_proto::launch(

@@ -1,5 +1,15 @@
 //! Mounting and unmounting a container's root filesystem at `<runroot>/containers/<id>/rootfs`
 //! from its snapshot's mounts.
+//!
+//! A started container's rootfs is mounted in a mount namespace of its own, not the host's:
+//! the starting process moves into a new namespace ([`enter_private_namespace`]) before it
+//! launches the shim, which shares it, and mounts there. The host's mount table then stays the
+//! same size however many containers run: every container's `clone(CLONE_NEWNS)` copies that
+//! table, its init walks it (propagation, `pivot_root`, detaching the old root) and the
+//! runtime reads `/proc/self/mountinfo`, so with the mounts of 1000 running containers on the
+//! host each start took 70 ms instead of 25. The namespace, and with it the mount, goes away
+//! with the shim: a killed shim or CLI leaves no mount behind. Other processes reach the
+//! rootfs through the shim's `/proc/<pid>/root` ([`rootfs_view`]).
 
 use crate::error::{EngineError, Result};
 use crate::paths::Paths;
@@ -18,6 +28,44 @@ pub fn is_mounted(target: &Path) -> bool {
         return false;
     };
     t.dev() != p.dev()
+}
+
+/// Moves this process into a new mount namespace whose mounts receive the host's but send
+/// nothing back (`MS_SLAVE`), when it is single-threaded; returns whether it did. (In a
+/// threaded process `unshare` would move the calling thread only: the caller then mounts in
+/// the host's namespace, as before.) An error means the new namespace could not be cut off
+/// from the host: nothing may be mounted then.
+pub fn enter_private_namespace() -> Result<bool> {
+    let single = std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.take(2).count() == 1);
+    if !single || nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).is_err() {
+        return Ok(false);
+    }
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(EngineError::sys(
+        "making a new mount namespace's mounts slaves",
+    ))?;
+    Ok(true)
+}
+
+/// Where this process sees container `id`'s mounted rootfs: in our own mount namespace, else
+/// through the namespace of its shim (`shim_pid`, checked alive by the caller); `None` when it
+/// is mounted in neither.
+pub fn rootfs_view(paths: &Paths, id: &str, shim_pid: i32) -> Option<std::path::PathBuf> {
+    let here = paths.rootfs(id);
+    if is_mounted(&here) {
+        return Some(here);
+    }
+    if shim_pid <= 0 {
+        return None;
+    }
+    let there = Path::new(&format!("/proc/{shim_pid}/root")).join(here.strip_prefix("/").ok()?);
+    is_mounted(&there).then_some(there)
 }
 
 /// How [`mount_rootfs`] mounts.

@@ -68,9 +68,14 @@ impl Paths {
         self.container_dir(id).join("resolv.conf")
     }
 
+    /// `<runroot>/containers`.
+    pub fn run_containers_dir(&self) -> PathBuf {
+        self.runroot.join("containers")
+    }
+
     /// `<runroot>/containers/<id>`: run-time files.
     pub fn run_dir(&self, id: &str) -> PathBuf {
-        self.runroot.join("containers").join(id)
+        self.run_containers_dir().join(id)
     }
 
     /// The overlay mountpoint of the container's root filesystem.

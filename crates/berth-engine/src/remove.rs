@@ -4,6 +4,12 @@
 //! container is `dead` in between): kill if forced -> `removing` -> unmount the rootfs and drop
 //! the runtime's state -> remove the writable snapshot -> anonymous volumes (`-v`) -> database
 //! row -> container directories -> lock file.
+//!
+//! An `--rm` container that has exited is removed by its shim in another order
+//! ([`Engine::remove_exited`]): anonymous volumes -> database row -> (the waiting `run` is
+//! released here) -> unmount, runtime state, snapshot, directories, lock file. What a crash
+//! leaves after the row is gone, `system check` finds by its directories and finishes
+//! ([`Engine::finish_orphans`]).
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
@@ -71,24 +77,92 @@ impl Engine {
 
     fn teardown(&self, rec: &ContainerRecord, volumes: bool) -> Result<()> {
         let id = rec.id.as_str();
-        mounting::unmount_rootfs(&self.paths, id)?;
-        // The runtime's state (and cgroup) of the last run, if the shim did not delete it.
-        if self.paths.runtime_root().join(id).exists() {
-            let _ = self.runtime().delete(id, true);
-        }
-        let snaps = self.snapshotter()?;
-        if snaps.stat(&rec.snapshot_key).is_ok() {
-            snaps
-                .remove(&rec.snapshot_key)
-                .map_err(|source| EngineError::Snapshot {
-                    key: rec.snapshot_key.clone(),
-                    source,
-                })?;
-        }
+        self.release_run_state(id)?;
+        self.remove_snapshot(&rec.snapshot_key)?;
         if volumes || rec.host_config.auto_remove {
             self.remove_anonymous_volumes(rec)?;
         }
         self.meta.delete_container_ref(id)?;
+        self.remove_dirs(id)
+    }
+
+    /// Removes exited `--rm` container `id` for its shim: what names it first (anonymous
+    /// volumes, then the database row, which frees the name), then calls `released` (the shim
+    /// closes the channel a foreground `run` waits on), then the rest. A container already gone
+    /// is fine.
+    pub fn remove_exited(&self, id: &str, released: &mut dyn FnMut()) -> Result<()> {
+        let _lock = lock::lock(&self.paths, id)?;
+        let Some(row) = self.meta.container_row(id)? else {
+            released();
+            return self.finish_removal(id, None);
+        };
+        let rec = ContainerRecord::from_json(&row.id, &row.config)?;
+        self.remove_anonymous_volumes(&rec)?;
+        self.meta.delete_container_ref(id)?;
+        released();
+        self.finish_removal(id, Some(&rec.snapshot_key))
+    }
+
+    /// The part of a removal after the row: run state, snapshot (`key`, else the one
+    /// container `id` was created with), directories, lock file.
+    fn finish_removal(&self, id: &str, key: Option<&str>) -> Result<()> {
+        self.release_run_state(id)?;
+        let derived = crate::create::snapshot_key(id);
+        self.remove_snapshot(key.unwrap_or(&derived))?;
+        self.remove_dirs(id)
+    }
+
+    /// Containers whose directories outlived their row (a removal interrupted after the row
+    /// went; nobody holds their lock): finishes their removal. Returns one line per container.
+    pub fn finish_orphans(&self) -> Result<Vec<String>> {
+        let mut done = Vec::new();
+        let mut ids = std::collections::BTreeSet::new();
+        for dir in [self.paths.containers_dir(), self.paths.run_containers_dir()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    ids.insert(name);
+                }
+            }
+        }
+        for id in ids {
+            if self.meta.container_row(&id)?.is_some() {
+                continue;
+            }
+            let Ok(Some(_lock)) = lock::try_lock(&self.paths, &id) else {
+                continue;
+            };
+            self.finish_removal(&id, None)?;
+            done.push(format!("container {id}: finished its interrupted removal"));
+        }
+        Ok(done)
+    }
+
+    /// Unmounts container `id`'s rootfs and drops the runtime's state (and cgroup) of its last
+    /// run, if its shim did not.
+    fn release_run_state(&self, id: &str) -> Result<()> {
+        mounting::unmount_rootfs(&self.paths, id)?;
+        if self.paths.runtime_root().join(id).exists() {
+            let _ = self.runtime().delete(id, true);
+        }
+        Ok(())
+    }
+
+    fn remove_snapshot(&self, key: &str) -> Result<()> {
+        let snaps = self.snapshotter()?;
+        if snaps.stat(key).is_ok() {
+            snaps.remove(key).map_err(|source| EngineError::Snapshot {
+                key: key.to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn remove_dirs(&self, id: &str) -> Result<()> {
         for dir in [self.paths.run_dir(id), self.paths.container_dir(id)] {
             match std::fs::remove_dir_all(&dir) {
                 Ok(()) => {}

@@ -98,6 +98,8 @@ pub struct Monitor {
     clients: Vec<Client>,
     /// `--rm`: clients told the exit code, kept connected until the container is removed (their
     /// end of file says "removed", as docker's wait condition does).
+    /// The exit code of an `--rm` container, kept for its removal.
+    exit_code: i32,
     awaiting_removal: Vec<Client>,
     /// `--rm`: the engine that will remove the container, opened while it runs.
     engine: Option<Result<berth_engine::Engine, String>>,
@@ -285,6 +287,7 @@ impl Monitor {
             probe: None,
             probe_process,
             shim_pid,
+            exit_code: 0,
             tty_size: None,
             buf: vec![0u8; CHUNK],
         })
@@ -656,6 +659,16 @@ impl Monitor {
         let Some(inc) = self.inc.take() else { return };
         let ran = inc.started.elapsed();
         drop(inc);
+        if self.cfg.auto_remove {
+            // `--rm` (never with a restart policy): the container is removed next, in
+            // final_exit; a `run` waiting for that gets the code now and the close after.
+            self.exit_code = code;
+            for c in &mut self.clients {
+                c.send(&ShimMsg::Exit(code));
+            }
+            self.awaiting_removal.append(&mut self.clients);
+            return;
+        }
         let oom = self.rt.oom_kills(&self.id).is_ok_and(|n| n > 0);
         berth_sys::timing::mark("shim oom read");
         if let Err(e) = self.rt.delete(&self.id, true) {
@@ -687,12 +700,8 @@ impl Monitor {
         for c in &mut self.clients {
             c.send(&ShimMsg::Exit(code));
         }
-        if self.cfg.auto_remove && !restart {
-            self.awaiting_removal.append(&mut self.clients);
-        } else {
-            // Closing the channel tells a `run` that waits for it the session is over.
-            self.clients.clear();
-        }
+        // Closing the channel tells a `run` that waits for it the session is over.
+        self.clients.clear();
         if restart {
             self.restart_at = Some(Instant::now() + self.backoff.delay(ran));
         }
@@ -869,6 +878,10 @@ impl Monitor {
     /// The container is gone for good: unmount its rootfs, drop the runtime state, and for
     /// `--rm` remove the container.
     fn final_exit(&mut self) {
+        if self.cfg.auto_remove {
+            self.remove_container();
+            return;
+        }
         let _ = self.rt.delete(&self.id, true);
         let unmounted = self.unmount_rootfs();
         let _ = self.store.update(|s| {
@@ -879,18 +892,35 @@ impl Monitor {
             s.pid_start_time = 0;
         });
         self.cleanup_files();
-        berth_sys::timing::mark("shim final exit cleaned");
-        if self.cfg.auto_remove {
-            let engine = self.engine.take().unwrap_or_else(|| {
-                crate::remove::open_engine(&self.root, &self.runroot, &self.cfg.storage_driver)
+    }
+
+    /// `--rm`: removes the container through the engine, which frees its name first; the
+    /// clients waiting for the removal are let go right then, before the slower rest (unmount,
+    /// cgroups, writable layer, directories).
+    fn remove_container(&mut self) {
+        let engine = self.engine.take().unwrap_or_else(|| {
+            crate::remove::open_engine(&self.root, &self.runroot, &self.cfg.storage_driver)
+        });
+        let waiting = &mut self.awaiting_removal;
+        let removed = crate::remove::remove_container(
+            engine.as_ref().map_err(Clone::clone),
+            &self.paths,
+            &self.id,
+            &mut || waiting.clear(),
+        );
+        if let Err(e) = removed {
+            diag(&self.paths, &format!("--rm: removing the container: {e}"));
+            let _ = self.rt.delete(&self.id, true);
+            let unmounted = self.unmount_rootfs();
+            let code = self.exit_code;
+            let _ = self.store.update(|s| {
+                s.rootfs_mounted &= !unmounted;
+                s.status = Status::Exited;
+                s.exit_code = code.into();
+                s.finished_at = now_text();
+                s.shim_pid = 0;
+                s.pid = 0;
             });
-            if let Err(e) = crate::remove::remove_container(
-                engine.as_ref().map_err(Clone::clone),
-                &self.paths,
-                &self.id,
-            ) {
-                diag(&self.paths, &format!("--rm: removing the container: {e}"));
-            }
         }
         berth_sys::timing::mark("shim removed");
         self.awaiting_removal.clear();

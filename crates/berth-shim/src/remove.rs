@@ -1,7 +1,7 @@
 //! `--rm`: removing the container once it is gone for good, without the CLI.
 
 use berth_engine::shim_proto::ShimPaths;
-use berth_engine::{Engine, EngineOptions, RemoveOptions};
+use berth_engine::{Engine, EngineOptions};
 use std::path::Path;
 
 /// Opens the engine the removal will go through. The monitor of an `--rm` container opens it
@@ -17,24 +17,19 @@ pub fn open_engine(root: &Path, runroot: &Path, driver: &str) -> Result<Engine, 
     .map_err(|e| e.to_string())
 }
 
-/// Removes container `id` through `engine` (its DB row, directories and anonymous volumes, as
-/// `docker run --rm` does). Should the engine refuse or fail to open, the container's
-/// directories are removed so nothing of it keeps running or holding space; `system check` then
-/// drops its row.
+/// Removes exited container `id` through `engine` (its DB row, directories and anonymous
+/// volumes, as `docker run --rm` does), calling `released` once its name is free. Should the
+/// engine refuse or fail to open, the container's directories are removed so nothing of it keeps
+/// holding space; `system check` then drops its row.
 pub fn remove_container(
     engine: Result<&Engine, String>,
     paths: &ShimPaths,
     id: &str,
+    released: &mut dyn FnMut(),
 ) -> Result<(), String> {
     let engine_result = engine.and_then(|engine| {
         engine
-            .remove(
-                id,
-                RemoveOptions {
-                    force: true,
-                    volumes: true,
-                },
-            )
+            .remove_exited(id, released)
             .map_err(|e| e.to_string())
     });
     let Err(why) = engine_result else {

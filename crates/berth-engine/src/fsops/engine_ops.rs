@@ -20,10 +20,13 @@ impl Engine {
     ) -> Result<T, FsError> {
         let rec = self.lookup(reference)?;
         let _lock = crate::lock::lock(self.paths(), &rec.id)?;
-        let target = self.paths().rootfs(&rec.id);
-        if mounting::is_mounted(&target) {
-            return f(&rec, &target);
+        if let Some(view) = self.running_rootfs(&rec.id) {
+            return f(&rec, &view);
         }
+        let target = self.paths().rootfs(&rec.id);
+        // Mounted for this operation only: in a namespace of our own when we can, so that even
+        // a killed `cp` leaves no mount behind.
+        mounting::enter_private_namespace()?;
         let snaps_dir = self.paths().snapshots_dir(self.driver.name());
         mounting::mount_rootfs(
             self.paths(),
@@ -37,6 +40,14 @@ impl Engine {
         // Still stopped (we hold the lock): release the temporary mount.
         mounting::unmount_rootfs(self.paths(), &rec.id)?;
         out
+    }
+
+    /// Where the rootfs of container `id` is mounted and reachable from here, if it is (see
+    /// [`mounting::rootfs_view`]).
+    pub(crate) fn running_rootfs(&self, id: &str) -> Option<PathBuf> {
+        let st = crate::state::load(self.paths(), id).ok()?;
+        let alive = crate::state::process_alive(st.shim_pid, st.shim_start_time, &st.boot_id);
+        mounting::rootfs_view(self.paths(), id, if alive { st.shim_pid } else { 0 })
     }
 
     /// `docker cp <container>:<path> -`: `path` as a tar stream.

@@ -281,8 +281,13 @@ impl Drop for Berth {
                 .stderr(Stdio::null())
                 .status();
         }
-        // Whatever berth could not stop: shims naming our dirs, then container processes
-        // left in cgroups named after our containers.
+        // Shims of `--rm` containers finish their removal after `run` returns: give them a
+        // moment. Then whatever berth could not stop: shims naming our dirs, then container
+        // processes left in cgroups named after our containers.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !users_of(&self.dir).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         for pid in users_of(&self.dir) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid as i32),

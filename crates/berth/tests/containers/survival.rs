@@ -130,6 +130,86 @@ fn rm_of_auto_remove_happens_without_the_cli() {
     );
 }
 
+/// `run --rm` returns once the container's name is free (its row is gone); its shim removes
+/// the rest (mount, cgroups, writable layer, directories) right after, and nothing is left.
+#[test]
+fn run_rm_frees_the_name_at_once_and_leaves_nothing() {
+    need_root!();
+    let b = Berth::new();
+    let child = b
+        .cmd()
+        .args([
+            "run",
+            "--rm",
+            "--name",
+            "fg",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.5",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut id = String::new();
+    b.wait_until("the container runs", Duration::from_secs(10), || {
+        let out = b.run(&["inspect", "-f", "{{.Id}}", "fg"]);
+        id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        out.status.success() && !id.is_empty()
+    });
+    let out = wait_output(child, Duration::from_secs(20), "run --rm");
+    assert!(out.status.success(), "{}", describe("run --rm", &out));
+    // The name is free the moment `run` returns.
+    b.ok(&["create", "--name", "fg", "busybox", "true"]);
+    b.ok(&["rm", "fg"]);
+    let gone = |p: &std::path::Path| !p.exists();
+    b.wait_until("the removal finished", Duration::from_secs(10), || {
+        gone(&b.root.join("containers").join(&id))
+            && gone(&b.runroot.join("containers").join(&id))
+            && mounts_under(&b.dir).is_empty()
+            && mounts_under(&b.runroot).is_empty()
+            && cgroup_dirs(&id).is_empty()
+            && users_of(&b.dir).is_empty()
+    });
+    let check = b.ok(&["system", "check"]);
+    assert!(!check.contains(&id), "{check}");
+}
+
+/// A removal interrupted after the container's row went (the shim of an `--rm` container
+/// killed then): `system check` finds the directories and finishes it.
+#[test]
+fn check_finishes_a_removal_interrupted_after_the_row() {
+    need_root!();
+    if !have("sqlite3") {
+        eprintln!("skipped: the sqlite3 tool is not installed (it fakes the interrupted removal)");
+        return;
+    }
+    let b = Berth::new();
+    let id = b.ok(&["create", "--name", "half", "busybox", "true"]);
+    let id = id.trim();
+    let db = b.root.join("berth.db");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(format!("DELETE FROM containers WHERE id = '{id}'"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe("sqlite3", &out));
+    let layer = |id: &str| {
+        let meta = std::fs::read_to_string(b.root.join("overlay/metadata.json")).unwrap();
+        meta.contains(&format!("container-{id}"))
+    };
+    assert!(layer(id) && b.root.join("containers").join(id).exists());
+    let report = b.ok(&["system", "check"]);
+    assert!(
+        report.contains(id) && report.contains("interrupted removal"),
+        "{report}"
+    );
+    assert!(!b.root.join("containers").join(id).exists());
+    assert!(!layer(id), "the writable layer is removed too");
+    // Nothing left to do the second time.
+    assert!(!b.ok(&["system", "check"]).contains(id));
+}
+
 #[test]
 fn fifty_parallel_detached_runs() {
     need_root!();

@@ -35,9 +35,35 @@ pub fn is_mounted(target: &Path) -> bool {
 /// threaded process `unshare` would move the calling thread only: the caller then mounts in
 /// the host's namespace, as before.) An error means the new namespace could not be cut off
 /// from the host: nothing may be mounted then.
+///
+/// Each call starts again from the namespace the process began in, so that the namespaces of
+/// two containers started by one command (`berth start a b`) do not hold each other's mounts.
 pub fn enter_private_namespace() -> Result<bool> {
+    static ORIGINAL: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
     let single = std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.take(2).count() == 1);
-    if !single || nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).is_err() {
+    if !single {
+        return Ok(false);
+    }
+    match ORIGINAL.get() {
+        // Not the first time: back to the first namespace (setns moves the working directory
+        // to its root: keep ours).
+        Some(Some(original)) => {
+            let cwd = std::env::current_dir().ok();
+            nix::sched::setns(original, nix::sched::CloneFlags::CLONE_NEWNS)
+                .map_err(EngineError::sys("returning to the first mount namespace"))?;
+            if let Some(cwd) = cwd {
+                let _ = std::env::set_current_dir(cwd);
+            }
+        }
+        Some(None) => return Ok(false),
+        None => {
+            let first = std::fs::File::open("/proc/self/ns/mnt").ok();
+            if ORIGINAL.set(first).is_err() || ORIGINAL.get().is_some_and(Option::is_none) {
+                return Ok(false);
+            }
+        }
+    }
+    if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).is_err() {
         return Ok(false);
     }
     mount(

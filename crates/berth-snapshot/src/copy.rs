@@ -24,10 +24,14 @@ impl CopySnapshotter {
     }
 
     fn create(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>> {
-        let mut meta = self.store.lock()?;
+        let mut meta = match parent {
+            Some(p) => self.store.lock_keys(&[key, p])?,
+            None => self.store.lock_key(key)?,
+        };
+        let id = self.store.new_id(&meta, kind);
         let id = self
             .store
-            .create(&mut meta, key, parent, kind, |from, to| match from {
+            .create(&mut meta, key, parent, kind, id, |from, to| match from {
                 Some(from) => copy_dir_contents(from, to),
                 None => Ok(()),
             })?;
@@ -81,7 +85,7 @@ impl Snapshotter for CopySnapshotter {
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
-        let meta = self.store.lock()?;
+        let meta = self.store.lock_key(key)?;
         let e = Store::get(&meta, key)?;
         Ok(vec![bind(&self.store.fs_dir(e.id), e.kind != Kind::Active)])
     }

@@ -8,7 +8,8 @@
 //! A snapshotter never mounts anything: it returns [`Mount`]s that the caller performs.
 //!
 //! On disk both drivers use `<root>/snapshots/<id>/{fs,work}` and `<root>/metadata.json`, which maps
-//! keys to ids, parents and kinds and is replaced atomically (temp, fsync, rename, fsync dir).
+//! keys to ids, parents and kinds and is replaced atomically (temp, fsync, rename, fsync dir);
+//! active snapshots are recorded one per file in `<root>/active/<key>` (see `store`).
 //! Every operation holds an exclusive `flock` on `<root>/lock` and rereads the metadata, so several
 //! processes may share a root.
 //!

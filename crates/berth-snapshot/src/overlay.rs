@@ -39,14 +39,17 @@ impl OverlaySnapshotter {
     }
 
     fn create(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>> {
-        let mut meta = self.store.lock()?;
+        let mut meta = match parent {
+            Some(p) => self.store.lock_keys(&[key, p])?,
+            None => self.store.lock_key(key)?,
+        };
         // Compute the mounts before creating anything so a too-deep chain leaves no trace.
         let chain = Store::chain(&meta, parent)?;
-        let id = meta.next_id;
+        let id = self.store.new_id(&meta, kind);
         self.mounts_for(key, kind, id, &chain)?;
         let id = self
             .store
-            .create(&mut meta, key, parent, kind, |_, _| Ok(()))?;
+            .create(&mut meta, key, parent, kind, id, |_, _| Ok(()))?;
         self.mounts_for(key, kind, id, &chain)
     }
 
@@ -172,7 +175,7 @@ impl Snapshotter for OverlaySnapshotter {
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
-        let meta = self.store.lock()?;
+        let meta = self.store.lock_key(key)?;
         let e = Store::get(&meta, key)?;
         let chain = Store::chain(&meta, e.parent.as_deref())?;
         self.mounts_for(key, e.kind, e.id, &chain)

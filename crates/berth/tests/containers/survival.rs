@@ -175,6 +175,40 @@ fn run_rm_frees_the_name_at_once_and_leaves_nothing() {
     assert!(!check.contains(&id), "{check}");
 }
 
+/// A running container's rootfs is mounted in the namespace its shim holds, not the host's
+/// (the host mount table does not grow with containers), and still reachable by cp, exec -u
+/// and export; a stopped one's is mounted for a cp only, and nothing stays mounted.
+#[test]
+fn rootfs_is_mounted_out_of_the_host_namespace() {
+    need_root!();
+    let b = Berth::new();
+    b.ok(&["run", "-d", "--name", "ns1", "busybox", "sleep", "60"]);
+    b.ok(&["run", "-d", "--name", "ns2", "busybox", "sleep", "60"]);
+    assert!(
+        mounts_under(&b.runroot).is_empty(),
+        "{:?}",
+        mounts_under(&b.runroot)
+    );
+    assert!(mounts_under(&b.dir).is_empty());
+    assert_eq!(
+        b.ok(&["exec", "-u", "nobody", "ns1", "id", "-un"]),
+        "nobody\n"
+    );
+    let file = b.dir.join("in.txt");
+    std::fs::write(&file, "hello\n").unwrap();
+    b.ok(&["cp", file.to_str().unwrap(), "ns2:/tmp/in.txt"]);
+    assert_eq!(b.ok(&["exec", "ns2", "cat", "/tmp/in.txt"]), "hello\n");
+    let out = b.dir.join("out.txt");
+    b.ok(&["cp", "ns2:/tmp/in.txt", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "hello\n");
+    b.ok(&["stop", "-t", "0", "ns2"]);
+    b.ok(&["cp", "ns2:/tmp/in.txt", out.to_str().unwrap()]);
+    assert!(mounts_under(&b.runroot).is_empty());
+    b.ok(&["start", "ns2"]);
+    assert_eq!(b.ok(&["exec", "ns2", "cat", "/tmp/in.txt"]), "hello\n");
+    b.ok(&["rm", "-f", "ns1", "ns2"]);
+}
+
 /// A removal interrupted after the container's row went (the shim of an `--rm` container
 /// killed then): `system check` finds the directories and finishes it.
 #[test]
@@ -195,8 +229,10 @@ fn check_finishes_a_removal_interrupted_after_the_row() {
         .unwrap();
     assert!(out.status.success(), "{}", describe("sqlite3", &out));
     let layer = |id: &str| {
-        let meta = std::fs::read_to_string(b.root.join("overlay/metadata.json")).unwrap();
-        meta.contains(&format!("container-{id}"))
+        b.root
+            .join("overlay/active")
+            .join(format!("container-{id}"))
+            .exists()
     };
     assert!(layer(id) && b.root.join("containers").join(id).exists());
     let report = b.ok(&["system", "check"]);

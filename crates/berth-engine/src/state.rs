@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 /// A container's lifecycle status (docker's `State.Status` values).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +185,44 @@ pub fn start_time(pid: i32) -> Option<u64> {
     // The command (field 2) is in parentheses and may hold spaces: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Opens `relative` from directory `dir` for reading when given, else `path`.
+pub(crate) fn open_in(dir: Option<&File>, path: &Path, relative: &str) -> std::io::Result<File> {
+    use std::os::fd::AsRawFd;
+    match dir {
+        Some(d) => nix::fcntl::openat(
+            Some(d.as_raw_fd()),
+            relative,
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map(|fd| File::from(berth_sys::fd::owned(fd)))
+        .map_err(std::io::Error::from),
+        None => File::open(path),
+    }
+}
+
+/// Whether the shim that `st` names is alive: its pid file is locked (the shim holds the lock
+/// for its life: one open and one `flock`, where reading `/proc/<pid>/stat` costs the kernel a
+/// whole task report), else by its pid and start time ([`process_alive`]).
+pub fn shim_alive(paths: &Paths, id: &str, st: &StateFile) -> bool {
+    shim_alive_in(None, paths, id, st)
+}
+
+/// [`shim_alive`], the pid file opened from `run_dir` (`<runroot>/containers`) when given.
+pub fn shim_alive_in(run_dir: Option<&File>, paths: &Paths, id: &str, st: &StateFile) -> bool {
+    if st.shim_pid <= 0 || st.boot_id != boot_id() {
+        return false;
+    }
+    if let Ok(f) = open_in(run_dir, &paths.shim_pid(id), &format!("{id}/shim.pid")) {
+        if let Err((_, nix::errno::Errno::EWOULDBLOCK)) =
+            nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockSharedNonblock)
+        {
+            return true;
+        }
+    }
+    process_alive(st.shim_pid, st.shim_start_time, &st.boot_id)
 }
 
 /// Whether the process recorded as (`pid`, `start`, `boot`) still lives (and is not a zombie).

@@ -98,6 +98,8 @@ pub struct Monitor {
     clients: Vec<Client>,
     /// `--rm`: clients told the exit code, kept connected until the container is removed (their
     /// end of file says "removed", as docker's wait condition does).
+    /// The shim's pid file, locked while it lives.
+    _pid_lock: Option<nix::fcntl::Flock<File>>,
     /// The exit code of an `--rm` container, kept for its removal.
     exit_code: i32,
     awaiting_removal: Vec<Client>,
@@ -251,7 +253,14 @@ impl Monitor {
         let signals = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(|e| format!("signalfd: {e}"))?;
         let shim_pid = std::process::id() as i32;
-        let _ = std::fs::write(paths.pid_file(), shim_pid.to_string());
+        // Held locked for the shim's life: `ps` tells a live shim by the lock, without reading
+        // /proc (see berth_engine::state::shim_alive).
+        let pid_lock = std::fs::File::create(paths.pid_file())
+            .ok()
+            .and_then(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).ok());
+        if let Some(f) = &pid_lock {
+            let _ = (&**f).write_all(shim_pid.to_string().as_bytes());
+        }
         let check = cfg.healthcheck.as_ref().and_then(Check::from_config);
         let probe_process = if check.is_some() {
             berth_oci::spec::load_spec(&bundle.join("config.json"))
@@ -287,6 +296,7 @@ impl Monitor {
             probe: None,
             probe_process,
             shim_pid,
+            _pid_lock: pid_lock,
             exit_code: 0,
             tty_size: None,
             buf: vec![0u8; CHUNK],

@@ -86,7 +86,7 @@ CMDS=(-n "berth" "$BS run --rm --network none busybox true")
 hyperfine -N --style basic --warmup "${WARMUP:-30}" --runs "$RUNS" --export-json "$WORK/run.json" "${CMDS[@]}" >&2
 
 # -- 2. N detached containers ------------------------------------------------------------------
-mem_avail() { awk '/^MemAvailable:/ { printf "%d\n", $2 * 1024 }' /proc/meminfo; }
+mem_avail() { awk '/^MemAvailable:/ { printf "%.0f\n", $2 * 1024 }' /proc/meminfo; }
 # Sum of Pss (bytes) of processes whose command line matches $1 (a grep -E pattern).
 pss_of() {
   local total=0 pid

@@ -30,9 +30,9 @@ pub struct EngineOptions {
 pub struct Engine {
     pub(crate) paths: Paths,
     pub(crate) driver: Driver,
-    // Dropped before `meta` (fields drop in order): the image store's connection then closes
-    // while another is open, so it does not checkpoint the WAL on close (fsyncs), and `meta`
-    // never does ([`Durability::Normal`]).
+    /// The image store, on `meta`'s connection (its writes made durable: see
+    /// [`Meta::with_durability`]); that connection never checkpoints the WAL on close
+    /// ([`Durability::Normal`]).
     images: OnceLock<ImageStore>,
     /// The snapshotter alone, for start and removal when the image store is not open.
     snapshots: OnceLock<Arc<dyn Snapshotter>>,
@@ -93,7 +93,8 @@ impl Engine {
         if let Some(s) = self.images.get() {
             return Ok(s);
         }
-        let store = ImageStore::open_with(&self.paths.root, self.driver)?;
+        // On the engine's connection: one database open per process, not two.
+        let store = ImageStore::open_with_meta(&self.paths.root, self.driver, self.meta.clone())?;
         Ok(self.images.get_or_init(|| store))
     }
 

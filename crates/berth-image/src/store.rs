@@ -95,9 +95,20 @@ impl ImageStore {
         for dir in [root.to_path_buf(), root.join("tmp")] {
             std::fs::create_dir_all(&dir).map_err(ImageError::io("creating", &dir))?;
         }
+        let meta = Meta::open(&root.join("berth.db"))?;
+        ImageStore::open_with_meta(root, driver, meta)
+    }
+
+    /// Opens the store at `root` on an open database connection (`<root>/berth.db`; the
+    /// store's writes are made durable whatever `meta`'s handle said: see
+    /// [`Meta::with_durability`]).
+    pub fn open_with_meta(root: &Path, driver: Driver, meta: Meta) -> Result<ImageStore> {
+        for dir in [root.to_path_buf(), root.join("tmp")] {
+            std::fs::create_dir_all(&dir).map_err(ImageError::io("creating", &dir))?;
+        }
+        let meta = meta.with_durability(berth_meta::Durability::Full);
         let content = ContentStore::open(root)?;
         let snapshots = open_snapshotter(root, driver)?;
-        let meta = Meta::open(&root.join("berth.db"))?;
         let store = ImageStore {
             root: root.to_path_buf(),
             content,

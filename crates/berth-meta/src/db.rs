@@ -24,6 +24,8 @@ pub enum Durability {
 pub(crate) struct Shared {
     conn: Mutex<Connection>,
     pub(crate) path: PathBuf,
+    /// The connection's `synchronous` setting now (changed only with `conn` locked).
+    synchronous: std::sync::atomic::AtomicBool,
 }
 
 /// The metadata store: one SQLite connection to `<root>/berth.db`.
@@ -33,9 +35,14 @@ pub(crate) struct Shared {
 /// run beside the one writer, and every write transaction starts with `BEGIN IMMEDIATE` so two
 /// writers queue on the write lock (for up to 30 s) instead of deadlocking on a lock upgrade.
 /// Clones share one connection (cheap; an `Arc`).
+///
+/// Each handle writes with its own [`Durability`] ([`Meta::with_durability`]): one connection
+/// serves the engine's container rows (`Normal`) and the image store (`Full`), the setting
+/// switched between their transactions (a pragma, no I/O), instead of a second connection.
 #[derive(Clone)]
 pub struct Meta {
     pub(crate) shared: Arc<Shared>,
+    durability: Durability,
 }
 
 impl std::fmt::Debug for Meta {
@@ -78,8 +85,18 @@ impl Meta {
             shared: Arc::new(Shared {
                 conn: Mutex::new(conn),
                 path: path.into(),
+                synchronous: std::sync::atomic::AtomicBool::new(durability == Durability::Full),
             }),
+            durability,
         })
+    }
+
+    /// A handle on the same connection whose writes are made durable as `durability` says.
+    pub fn with_durability(&self, durability: Durability) -> Meta {
+        Meta {
+            shared: Arc::clone(&self.shared),
+            durability,
+        }
     }
 
     /// The path of the database file.
@@ -115,14 +132,30 @@ impl Shared {
         self.transaction(TransactionBehavior::Deferred, op, f)
     }
 
-    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committed when `f` succeeds and rolled
-    /// back when it fails.
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`) committed as durably as `durability`
+    /// says when `f` succeeds, rolled back when it fails.
     pub(crate) fn write<T>(
         &self,
+        durability: Durability,
         op: impl Fn() -> String,
         f: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
-        let out = self.transaction(TransactionBehavior::Immediate, op, f)?;
+        let full = durability == Durability::Full;
+        let out = self.transaction_with(
+            TransactionBehavior::Immediate,
+            |conn| {
+                use std::sync::atomic::Ordering::Relaxed;
+                if self.synchronous.load(Relaxed) != full {
+                    let value = if full { "FULL" } else { "NORMAL" };
+                    conn.pragma_update(None, "synchronous", value)
+                        .map_err(MetaError::sql("setting synchronous"))?;
+                    self.synchronous.store(full, Relaxed);
+                }
+                Ok(())
+            },
+            op,
+            f,
+        )?;
         self.keep_wal_short();
         Ok(out)
     }
@@ -150,7 +183,20 @@ impl Shared {
         op: impl Fn() -> String,
         f: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
+        self.transaction_with(behavior, |_| Ok(()), op, f)
+    }
+
+    /// [`Shared::transaction`], with `before` run on the connection first (outside the
+    /// transaction, with the connection locked).
+    fn transaction_with<T>(
+        &self,
+        behavior: TransactionBehavior,
+        before: impl FnOnce(&Connection) -> Result<()>,
+        op: impl Fn() -> String,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         let mut conn = self.lock();
+        before(&conn)?;
         let tx = conn
             .transaction_with_behavior(behavior)
             .map_err(|source| MetaError::Sql { op: op(), source })?;
@@ -175,7 +221,7 @@ impl Meta {
         op: impl Fn() -> String,
         f: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
-        self.shared.write(op, f)
+        self.shared.write(self.durability, op, f)
     }
 }
 

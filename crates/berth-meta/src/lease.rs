@@ -222,7 +222,7 @@ impl Lease {
         let deadline = Instant::now() + COLLECTION_WAIT;
         let op = || format!("adding {} {name} to lease {}", kind.as_str(), self.id);
         loop {
-            let busy = self.shared.write(op, |tx| {
+            let busy = self.shared.write(crate::Durability::Full, op, |tx| {
                 if let Some(owner) = doomed_by(tx, kind, name)? {
                     if owner.is_alive() {
                         return Ok(Some(owner.pid));
@@ -276,6 +276,7 @@ impl Lease {
     fn delete(&self) -> Result<()> {
         let id = self.id;
         self.shared.write(
+            crate::Durability::Full,
             || format!("ending lease {id} ({})", self.purpose),
             |tx| {
                 tx.execute("DELETE FROM leases WHERE id = ?1", [id])

@@ -272,8 +272,15 @@ fn configure(conn: &Connection, path: &Path, durability: Durability) -> Result<(
         .map_err(pragma_err("wal_autocheckpoint"))?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
         .map_err(pragma_err("journal_size_limit"))?;
+    // Pages read through a memory map instead of a pread each: a listing of 1000 containers
+    // reads ~500 pages of their records. (Writes still go through the WAL.)
+    conn.pragma_update(None, "mmap_size", MMAP_SIZE)
+        .map_err(pragma_err("mmap_size"))?;
     Ok(())
 }
+
+/// How much of the database file is read through a memory map.
+const MMAP_SIZE: i64 = 256 << 20;
 
 /// WAL size past which a writer truncates it (see [`Shared::keep_wal_short`]).
 const WAL_TRUNCATE_AT: u64 = 512 << 10;

@@ -114,6 +114,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE containers ADD COLUMN image TEXT;        -- the image name the user gave
     ALTER TABLE containers ADD COLUMN config TEXT;       -- JSON of berth_engine's ContainerRecord
     "#,
+    // 4: listings walk this index newest first instead of sorting every record (with 1000
+    // containers the sort copied ~2 MB of records on each `ps`).
+    r#"
+    CREATE INDEX containers_created ON containers(created DESC, id);
+    "#,
 ];
 
 /// The schema version this build knows.

@@ -53,7 +53,6 @@ fn read_state(
 
 /// The directories a listing opens every container's files from: each path is walked once,
 /// not once per container (with 1000 containers the walks were a tenth of `ps`).
-#[derive(Default)]
 pub(crate) struct ListDirs {
     /// `<root>/containers`.
     containers: Option<std::fs::File>,
@@ -165,7 +164,7 @@ impl Engine {
         let dirs = ListDirs::open(&self.paths);
         for row in rows {
             let state = if o.state {
-                Some(self.listed_state_in(&dirs, &row.id, &mut buf))
+                Some(self.listed_state(&dirs, &row.id, &mut buf))
             } else {
                 None
             };
@@ -177,14 +176,10 @@ impl Engine {
         Ok(out)
     }
 
-    /// Container `id`'s state for a listing: read into `buf`, reconciled when its shim is
-    /// gone; a missing file (mid-create or mid-removal) is `created`, an unreadable one `dead`.
-    fn listed_state(&self, id: &str, buf: &mut Vec<u8>) -> StateFile {
-        self.listed_state_in(&ListDirs::default(), id, buf)
-    }
-
-    /// [`Engine::listed_state`], its files opened from `dirs`.
-    fn listed_state_in(&self, dirs: &ListDirs, id: &str, buf: &mut Vec<u8>) -> StateFile {
+    /// Container `id`'s state for a listing (its files opened from `dirs`): read into `buf`,
+    /// reconciled when its shim is gone; a missing file (mid-create or mid-removal) is
+    /// `created`, an unreadable one `dead`.
+    fn listed_state(&self, dirs: &ListDirs, id: &str, buf: &mut Vec<u8>) -> StateFile {
         let st = match read_state(dirs, &self.paths, id, buf) {
             Ok(s) => s,
             Err(EngineError::Io { source, .. })
@@ -212,8 +207,9 @@ impl Engine {
         let mut out = Vec::with_capacity(rows.len());
         // One buffer for every state file: open + read, no stat, no allocation per file.
         let mut buf = Vec::with_capacity(1024);
+        let dirs = ListDirs::open(&self.paths);
         for row in rows {
-            let st = self.listed_state(&row.id, &mut buf);
+            let st = self.listed_state(&dirs, &row.id, &mut buf);
             if !o.all && !st.status.is_active() {
                 continue;
             }

@@ -129,12 +129,12 @@ impl Engine {
             }
         }
         for id in ids {
-            if self.meta.container_row(&id)?.is_some() {
-                continue;
-            }
             let Ok(Some(_lock)) = lock::try_lock(&self.paths, &id) else {
                 continue;
             };
+            if self.meta.container_row(&id)?.is_some() {
+                continue;
+            }
             self.finish_removal(&id, None)?;
             done.push(format!("container {id}: finished its interrupted removal"));
         }

@@ -92,9 +92,7 @@ impl ImageStore {
 
     /// Opens the store at `root` with `driver`.
     pub fn open_with(root: &Path, driver: Driver) -> Result<ImageStore> {
-        for dir in [root.to_path_buf(), root.join("tmp")] {
-            std::fs::create_dir_all(&dir).map_err(ImageError::io("creating", &dir))?;
-        }
+        std::fs::create_dir_all(root).map_err(ImageError::io("creating", root))?;
         let meta = Meta::open(&root.join("berth.db"))?;
         ImageStore::open_with_meta(root, driver, meta)
     }

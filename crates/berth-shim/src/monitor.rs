@@ -96,12 +96,12 @@ pub struct Monitor {
     split_err: LineSplitter,
     inc: Option<Incarnation>,
     clients: Vec<Client>,
-    /// `--rm`: clients told the exit code, kept connected until the container is removed (their
-    /// end of file says "removed", as docker's wait condition does).
     /// The shim's pid file, locked while it lives.
     _pid_lock: Option<nix::fcntl::Flock<File>>,
     /// The exit code of an `--rm` container, kept for its removal.
     exit_code: i32,
+    /// `--rm`: clients told the exit code, kept connected until the container is removed (their
+    /// end of file says "removed", as docker's wait condition does).
     awaiting_removal: Vec<Client>,
     /// `--rm`: the engine that will remove the container, opened while it runs.
     engine: Option<Result<berth_engine::Engine, String>>,
@@ -912,25 +912,35 @@ impl Monitor {
             crate::remove::open_engine(&self.root, &self.runroot, &self.cfg.storage_driver)
         });
         let waiting = &mut self.awaiting_removal;
-        let removed = crate::remove::remove_container(
-            engine.as_ref().map_err(Clone::clone),
-            &self.paths,
-            &self.id,
-            &mut || waiting.clear(),
-        );
-        if let Err(e) = removed {
-            diag(&self.paths, &format!("--rm: removing the container: {e}"));
+        let removed = engine.and_then(|engine| {
+            engine
+                .remove_exited(&self.id, &mut || waiting.clear())
+                .map_err(|e| e.to_string())
+        });
+        if let Err(why) = removed {
+            // Without the engine: release the run state, then remove the directories so nothing
+            // of the container keeps holding space (`system check` drops its row); only when
+            // that fails too is the exit recorded.
             let _ = self.rt.delete(&self.id, true);
             let unmounted = self.unmount_rootfs();
-            let code = self.exit_code;
-            let _ = self.store.update(|s| {
-                s.rootfs_mounted &= !unmounted;
-                s.status = Status::Exited;
-                s.exit_code = code.into();
-                s.finished_at = now_text();
-                s.shim_pid = 0;
-                s.pid = 0;
-            });
+            match crate::remove::remove_dirs(&self.paths) {
+                Ok(()) => diag(
+                    &self.paths,
+                    &format!("--rm: the engine could not remove the container ({why})"),
+                ),
+                Err(e) => {
+                    diag(&self.paths, &format!("--rm: {why}; then {e}"));
+                    let code = self.exit_code;
+                    let _ = self.store.update(|s| {
+                        s.rootfs_mounted &= !unmounted;
+                        s.status = Status::Exited;
+                        s.exit_code = code.into();
+                        s.finished_at = now_text();
+                        s.shim_pid = 0;
+                        s.pid = 0;
+                    });
+                }
+            }
         }
         berth_sys::timing::mark("shim removed");
         self.awaiting_removal.clear();

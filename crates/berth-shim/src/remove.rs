@@ -1,4 +1,5 @@
-//! `--rm`: removing the container once it is gone for good, without the CLI.
+//! `--rm`: removing the container once it is gone for good, without the CLI (the monitor calls
+//! [`Engine::remove_exited`] on the engine opened here).
 
 use berth_engine::shim_proto::ShimPaths;
 use berth_engine::{Engine, EngineOptions};
@@ -17,32 +18,14 @@ pub fn open_engine(root: &Path, runroot: &Path, driver: &str) -> Result<Engine, 
     .map_err(|e| e.to_string())
 }
 
-/// Removes exited container `id` through `engine` (its DB row, directories and anonymous
-/// volumes, as `docker run --rm` does), calling `released` once its name is free. Should the
-/// engine refuse or fail to open, the container's directories are removed so nothing of it keeps
-/// holding space; `system check` then drops its row.
-pub fn remove_container(
-    engine: Result<&Engine, String>,
-    paths: &ShimPaths,
-    id: &str,
-    released: &mut dyn FnMut(),
-) -> Result<(), String> {
-    let engine_result = engine.and_then(|engine| {
-        engine
-            .remove_exited(id, released)
-            .map_err(|e| e.to_string())
-    });
-    let Err(why) = engine_result else {
-        return Ok(());
-    };
+/// Removes the container's directories (when the engine could not remove the container).
+pub fn remove_dirs(paths: &ShimPaths) -> Result<(), String> {
     for dir in [&paths.run_dir, &paths.container_dir] {
         match std::fs::remove_dir_all(dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{why}; then {}: {e}", dir.display())),
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
         }
     }
-    Err(format!(
-        "the engine could not remove it ({why}): removed its directories"
-    ))
+    Ok(())
 }

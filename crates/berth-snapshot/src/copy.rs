@@ -24,13 +24,9 @@ impl CopySnapshotter {
     }
 
     fn create(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>> {
-        let mut meta = match parent {
-            Some(p) => self.store.lock_keys(&[key, p])?,
-            None => self.store.lock_key(key)?,
-        };
+        let mut meta = self.store.lock_keys([key].into_iter().chain(parent))?;
         let id = self.store.new_id(&meta, kind);
-        let id = self
-            .store
+        self.store
             .create(&mut meta, key, parent, kind, id, |from, to| match from {
                 Some(from) => copy_dir_contents(from, to),
                 None => Ok(()),

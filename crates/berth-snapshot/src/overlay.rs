@@ -39,16 +39,12 @@ impl OverlaySnapshotter {
     }
 
     fn create(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>> {
-        let mut meta = match parent {
-            Some(p) => self.store.lock_keys(&[key, p])?,
-            None => self.store.lock_key(key)?,
-        };
+        let mut meta = self.store.lock_keys([key].into_iter().chain(parent))?;
         // Compute the mounts before creating anything so a too-deep chain leaves no trace.
         let chain = Store::chain(&meta, parent)?;
         let id = self.store.new_id(&meta, kind);
         self.mounts_for(key, kind, id, &chain)?;
-        let id = self
-            .store
+        self.store
             .create(&mut meta, key, parent, kind, id, |_, _| Ok(()))?;
         self.mounts_for(key, kind, id, &chain)
     }

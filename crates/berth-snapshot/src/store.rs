@@ -116,14 +116,14 @@ impl Store {
 
     /// [`Store::lock`], with the record of `key` loaded when it is an active snapshot.
     pub fn lock_key(&self, key: &str) -> Result<Locked<'_>> {
-        self.lock_keys(&[key])
+        self.lock_keys([key])
     }
 
     /// [`Store::lock`], with the records of those of `keys` that are active snapshots loaded.
-    pub fn lock_keys(&self, keys: &[&str]) -> Result<Locked<'_>> {
+    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k str>) -> Result<Locked<'_>> {
         let mut meta = self.lock()?;
         for key in keys {
-            if !meta.snapshots.contains_key(*key) {
+            if !meta.snapshots.contains_key(key) {
                 if let Some(e) = self.read_active(&meta, key)? {
                     meta.snapshots.insert(key.to_string(), e);
                 }
@@ -294,7 +294,7 @@ impl Store {
         kind: Kind,
         id: u64,
         populate: impl FnOnce(Option<&Path>, &Path) -> Result<()>,
-    ) -> Result<u64> {
+    ) -> Result<()> {
         check_key(key)?;
         if meta.snapshots.contains_key(key) {
             return Err(SnapshotError::AlreadyExists {
@@ -346,7 +346,7 @@ impl Store {
             let _ = fs::remove_dir_all(&dir);
             return Err(e);
         }
-        Ok(id)
+        Ok(())
     }
 
     /// Turns active `key` into committed `name`.
@@ -367,10 +367,7 @@ impl Store {
 
     fn commit_inner(&self, name: &str, key: &str, parent: Option<Option<&str>>) -> Result<()> {
         check_key(name)?;
-        let mut meta = match parent {
-            Some(Some(p)) => self.lock_keys(&[key, name, p])?,
-            _ => self.lock_keys(&[key, name])?,
-        };
+        let mut meta = self.lock_keys([key, name].into_iter().chain(parent.flatten()))?;
         let e = Self::get(&meta, key)?;
         if e.kind != Kind::Active {
             return Err(SnapshotError::NotActive {
@@ -667,7 +664,8 @@ mod tests {
         let mut m = s.lock_key(key).unwrap();
         let id = s.new_id(&m, Kind::Active);
         s.create(&mut m, key, None, Kind::Active, id, |_, _| Ok(()))
-            .unwrap()
+            .unwrap();
+        id
     }
 
     #[test]

@@ -38,19 +38,22 @@ fn parse_verb<A: Args + FromArgMatches>(
     })
 }
 
-/// The first argument that is not a global option (nor its value): the verb.
+/// The first argument that is not a global option (nor its value): the verb. (The globals all
+/// take a value: `--root DIR` or `--root=DIR`.)
 fn verb_of(argv: &[OsString]) -> Option<&str> {
+    let globals = Globals::augment_args(clap::Command::new("berth"));
+    let is_global = |flag: &str| {
+        globals.get_arguments().any(|a| {
+            a.get_long()
+                .is_some_and(|l| flag.strip_prefix("--") == Some(l))
+        })
+    };
     let mut i = 1;
     while let Some(a) = argv.get(i) {
         let a = a.to_str()?;
-        match a {
-            "--root" | "--runroot" | "--storage-driver" => i += 2,
-            _ if a.starts_with("--root=")
-                || a.starts_with("--runroot=")
-                || a.starts_with("--storage-driver=") =>
-            {
-                i += 1
-            }
+        match a.split_once('=') {
+            Some((flag, _)) if is_global(flag) => i += 1,
+            None if is_global(a) => i += 2,
             _ if a.starts_with('-') => return None,
             _ => return Some(a),
         }

@@ -19,7 +19,10 @@ fn main() {
     // `berth shim <id> ...`: the per-container monitor, dispatched before any parsing.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "shim") {
-        let args: Vec<String> = std::env::args().skip(2).collect();
+        let args: Vec<String> = args[2..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         std::process::exit(berth_shim::main_from_args(&args));
     }
     let parsed = match cli_fast::try_parse(&args) {

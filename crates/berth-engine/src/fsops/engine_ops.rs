@@ -46,7 +46,7 @@ impl Engine {
     /// [`mounting::rootfs_view`]).
     pub(crate) fn running_rootfs(&self, id: &str) -> Option<PathBuf> {
         let st = crate::state::load(self.paths(), id).ok()?;
-        let alive = crate::state::process_alive(st.shim_pid, st.shim_start_time, &st.boot_id);
+        let alive = crate::state::shim_alive(self.paths(), id, &st);
         mounting::rootfs_view(self.paths(), id, if alive { st.shim_pid } else { 0 })
     }
 

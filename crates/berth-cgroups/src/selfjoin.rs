@@ -7,8 +7,9 @@
 //! exec under it), so the same move costs microseconds. A process with a single thread (the
 //! container's init, right after the clone) moves as a whole this way.
 //!
-//! The parent opens the files (so paths resolve on the host, before any namespace or mount
-//! change) and hands the [`SelfJoin`] to the child, which calls [`SelfJoin::join`].
+//! The parent opens the files (so paths resolve on the host, and a child in a user namespace
+//! needs no right to them) and hands them to the child — by inheritance, or over a socket with
+//! [`SelfJoin::into_parts`] and [`SelfJoin::from_parts`] — which calls [`SelfJoin::join`].
 
 use std::fs::File;
 use std::io::Write;
@@ -43,6 +44,16 @@ impl SelfJoin {
             })
             .collect::<Result<_, _>>()?;
         Ok(SelfJoin { files })
+    }
+
+    /// The paths and open files, to send to the child over a socket.
+    pub fn into_parts(self) -> Vec<(PathBuf, File)> {
+        self.files
+    }
+
+    /// Rebuilds what [`SelfJoin::into_parts`] gave, on the receiving side.
+    pub fn from_parts(files: Vec<(PathBuf, File)>) -> SelfJoin {
+        SelfJoin { files }
     }
 
     /// Moves the calling thread into every hierarchy's cgroup. Call it only from a

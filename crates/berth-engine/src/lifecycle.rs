@@ -158,6 +158,7 @@ impl Engine {
             &self.paths.root,
             &self.paths.runroot,
             self.berth_bin.as_deref(),
+            self.shim_parent,
         )?;
         berth_sys::timing::mark("shim launched");
         let snaps_dir = self.paths.snapshots_dir(self.driver.name());

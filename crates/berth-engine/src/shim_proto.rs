@@ -667,7 +667,25 @@ pub fn berth_bin(given: Option<&Path>) -> Result<PathBuf, ShimError> {
 /// Starts the shim of a container whose bundle (config.json) and rootfs are ready, and waits
 /// until it reports the container started (or why not).
 pub fn spawn(o: &SpawnOptions<'_>) -> Result<Spawned, ShimError> {
-    launch(&o.id, &o.root, &o.runroot, o.berth_bin.as_deref())?.finish(&o.config, o.attach.as_ref())
+    launch(
+        &o.id,
+        &o.root,
+        &o.runroot,
+        o.berth_bin.as_deref(),
+        ShimParent::Detached,
+    )?
+    .finish(&o.config, o.attach.as_ref())
+}
+
+/// Whose child the shim is once it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShimParent {
+    /// Nobody's: the started process forks the shim and exits, so a long-lived caller
+    /// (a service, a test process) collects no zombies.
+    Detached,
+    /// The caller's, saving that fork: for a short-lived caller (the CLI), whose exit hands the
+    /// shim to the system's reaper.
+    Caller,
 }
 
 /// A shim process started ahead of its configuration: the exec, the dynamic loading and the
@@ -679,6 +697,7 @@ pub struct PendingShim {
     id: String,
     child: Option<std::process::Child>,
     ours: Option<OwnedFd>,
+    parent: ShimParent,
 }
 
 /// Starts `berth shim` for container `id`; see [`PendingShim`].
@@ -687,6 +706,7 @@ pub fn launch(
     root: &Path,
     runroot: &Path,
     exe: Option<&Path>,
+    parent: ShimParent,
 ) -> Result<PendingShim, ShimError> {
     let exe = berth_bin(exe)?;
     let (ours, theirs) = socketpair(
@@ -706,8 +726,13 @@ pub fn launch(
         .arg("--runroot")
         .arg(runroot)
         .arg("--ctl-fd")
-        .arg(inherited.as_raw_fd().to_string())
-        .arg(id)
+        .arg(inherited.as_raw_fd().to_string());
+    if parent == ShimParent::Caller {
+        cmd.arg("--no-fork");
+    }
+    // (No process group of its own here: the shim's first act is setsid, which a group leader
+    // could not do.)
+    cmd.arg(id)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -718,6 +743,7 @@ pub fn launch(
         id: id.to_string(),
         child: Some(child),
         ours: Some(ours),
+        parent,
     })
 }
 
@@ -731,7 +757,8 @@ impl PendingShim {
     ) -> Result<Spawned, ShimError> {
         let mut shim_config = config.clone();
         shim_config.attach_at_spawn = attach.is_some();
-        // An error here drops `self`, which reaps the first shim process.
+        // An error here drops `self`, which reaps the first shim process. (A shim that stays our
+        // child once started is never waited for: the caller exits first, or collects it.)
         let config = ClientMsg::Config(Box::new(shim_config)).encode()?;
         let ours = self.ours.take().expect("a pending shim has its socket");
         let mut child = self.child.take().expect("a pending shim has its process");
@@ -748,18 +775,27 @@ impl PendingShim {
                 Some(a) => send_attach(ours.as_fd(), a),
                 None => Ok(()),
             });
-        // The first shim process exits as soon as it has forked the real one.
-        let status = child.wait().ok().and_then(|s| s.code());
+        // The first shim process exits as soon as it has forked the real one; a shim that stays
+        // our child is waited for only when it could not take its configuration.
+        let status = match self.parent {
+            ShimParent::Detached => child.wait().ok().and_then(|s| s.code()),
+            ShimParent::Caller if sent.is_err() => child.wait().ok().and_then(|s| s.code()),
+            ShimParent::Caller => None,
+        };
         if sent.is_err() && status != Some(0) {
             return Err(died(status));
         }
         sent?;
         let mut reader = LineReader::default();
         loop {
-            let line = reader
-                .read_line(ours.as_fd())
-                .map_err(ShimError::Recv)?
-                .ok_or_else(|| died(status.filter(|c| *c != 0)))?;
+            let Some(line) = reader.read_line(ours.as_fd()).map_err(ShimError::Recv)? else {
+                // The shim closed its end without a report: it is gone (or going).
+                let status = match self.parent {
+                    ShimParent::Caller => child.wait().ok().and_then(|s| s.code()),
+                    ShimParent::Detached => status,
+                };
+                return Err(died(status.filter(|c| *c != 0)));
+            };
             match ShimMsg::parse(&line) {
                 Some(ShimMsg::Started { pid, shim_pid }) => {
                     let control = attach.is_some().then(|| Control::from_fd(ours, reader));

@@ -46,6 +46,10 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> SpecError {
 
 /// Parses a runtime config from JSON text; `path` is only used in messages.
 pub fn parse_spec(json: &[u8], path: &Path) -> Result<Spec, SpecError> {
+    // The plain parse is about twice as fast; only a failure is parsed again to name the field.
+    if let Ok(spec) = serde_json::from_slice(json) {
+        return Ok(spec);
+    }
     let de = &mut serde_json::Deserializer::from_slice(json);
     serde_path_to_error::deserialize::<_, Spec>(de).map_err(|e| {
         let field = e.path().to_string();

@@ -54,6 +54,22 @@ struct CreateGuard {
     children: Vec<Pid>,
 }
 
+/// A container just created by [`Runtime::create_for_start`], to hand to
+/// [`Runtime::start_created`].
+#[derive(Debug)]
+pub struct Created {
+    /// The init's pid.
+    pub pid: Pid,
+    state: StoredState,
+}
+
+impl Created {
+    /// The init's start time (/proc/<pid>/stat field 22), as recorded in the state.
+    pub fn pid_start_time(&self) -> u64 {
+        self.state.pid_start_time
+    }
+}
+
 impl CreateGuard {
     fn disarm(mut self) {
         self.dir = None;
@@ -156,6 +172,20 @@ impl Runtime {
         Ok(self.create_with_console(o, false)?.0)
     }
 
+    /// [`Runtime::create`] for a caller that starts the container itself next: the returned
+    /// record lets [`Runtime::start_created`] skip rereading the state from disk. `meanwhile`
+    /// runs once the init is cloned and in its cgroup, while it sets up its rootfs (milliseconds
+    /// during which this process would only wait): work the caller needs soon costs nothing
+    /// there. It must not wait on the container.
+    pub fn create_for_start(
+        &self,
+        o: &CreateOptions,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<Created> {
+        let (pid, _, state) = self.create_with_state(o, false, meanwhile)?;
+        Ok(Created { pid, state })
+    }
+
     /// `create`; with `foreground` (for `run` on the caller's terminal) a config that asks for a
     /// terminal but names no console socket gets one made here, whose other end is returned.
     fn create_with_console(
@@ -163,10 +193,21 @@ impl Runtime {
         o: &CreateOptions,
         foreground: bool,
     ) -> Result<(Pid, Option<OwnedFd>)> {
+        self.create_with_state(o, foreground, &mut || {})
+            .map(|(pid, console, _)| (pid, console))
+    }
+
+    fn create_with_state(
+        &self,
+        o: &CreateOptions,
+        foreground: bool,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<(Pid, Option<OwnedFd>, StoredState)> {
         state::validate_id(&o.id)?;
         let bundle = std::fs::canonicalize(&o.bundle)
             .map_err(|_| RuntimeError::BundleMissing(o.bundle.clone()))?;
         let spec = berth_oci::spec::load_spec(&bundle.join("config.json"))?;
+        berth_sys::timing::mark("rt config parsed");
         let root_path = &spec
             .root()
             .as_ref()
@@ -228,6 +269,7 @@ impl Runtime {
             )?),
             None => None,
         };
+        berth_sys::timing::mark("rt seccomp ready");
         let plan = Plan::from_spec(&spec)?;
         let cgroup_path = spec
             .linux()
@@ -242,7 +284,6 @@ impl Runtime {
             root: None,
         })?;
         berth_sys::timing::mark("rt spec loaded");
-        cgroup.create()?;
         let cgroup = guard.cgroup.insert(cgroup);
         let mut resources = spec
             .linux()
@@ -250,9 +291,13 @@ impl Runtime {
             .and_then(|l| l.resources().clone())
             .unwrap_or_default();
         resources.set_devices(Some(crate::devices_policy::device_rules(&spec)));
-        cgroup.apply_resources(&resources)?;
+        let late = !plan.joins.is_empty();
+        if late {
+            // The first child joins namespaces itself and may fork: its cgroup must exist first.
+            cgroup.create()?;
+            cgroup.apply_resources(&resources)?;
+        }
 
-        berth_sys::timing::mark("rt cgroup ready");
         let fifo_path = dir.join(START_FIFO);
         nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600))
             .map_err(|e| RuntimeError::sys(format!("mkfifo {}", fifo_path.display()), e))?;
@@ -275,7 +320,6 @@ impl Runtime {
                 || h.create_container().as_ref().is_some_and(|v| !v.is_empty())
                 || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
         });
-        let late = !plan.joins.is_empty();
         if late && plan.pid_fork_needed() {
             nix::sys::prctl::set_child_subreaper(true)
                 .map_err(|e| RuntimeError::sys("become subreaper", e))?;
@@ -283,11 +327,8 @@ impl Runtime {
         let clone_flags = if late {
             0
         } else {
-            (plan.new - nix::sched::CloneFlags::CLONE_NEWCGROUP).bits() as u64
+            (plan.new - init::UNSHARED_BY_INIT).bits() as u64
         };
-        // On v1 the init moves itself into the cgroup (microseconds) instead of the parent moving
-        // it (an RCU grace period, milliseconds); joining by path late keeps the parent's way.
-        let self_join = if late { None } else { cgroup.self_join()? };
         let (parent_end, child_end) =
             sync::pair().map_err(|e| RuntimeError::Init(e.to_string()))?;
 
@@ -304,7 +345,6 @@ impl Runtime {
                     start_fifo: Some(&fifo),
                     console_socket,
                     seccomp: seccomp.as_ref(),
-                    cgroup_join: self_join.as_ref(),
                     preserve_fds: o.preserve_fds,
                     no_pivot: o.no_pivot,
                     no_new_keyring: o.no_new_keyring,
@@ -316,17 +356,14 @@ impl Runtime {
         };
         drop(child_end);
         drop(console_socket);
-        let joins_itself = self_join.is_some();
-        drop(self_join);
         guard.children.push(child);
 
         // A send fails when the init already gave up: its last message then says why.
-        let send = |m: &Msg| {
-            parent_end.send(m).map_err(|e| match parent_end.recv() {
-                Ok(Msg::Error(why)) => RuntimeError::Init(why),
-                _ => RuntimeError::Init(format!("talking to the init: {e}")),
-            })
+        let why = |e: sync::SyncError| match parent_end.recv() {
+            Ok(Msg::Error(why)) => RuntimeError::Init(why),
+            _ => RuntimeError::Init(format!("talking to the init: {e}")),
         };
+        let send = |m: &Msg| parent_end.send(m).map_err(why);
         if late {
             // The first child joins namespaces itself and may fork: put it in the cgroup first.
             cgroup.add_process(child.as_raw())?;
@@ -336,15 +373,36 @@ impl Runtime {
                 namespaces::write_id_maps(child.as_raw(), &spec)?;
             }
             send(&Msg::Go)?;
-            if !joins_itself {
-                // Moving another process waits for an RCU grace period (milliseconds): the init
-                // sets up its rootfs meanwhile and waits for CgroupJoined only where it must.
-                cgroup.add_process(child.as_raw())?;
-                send(&Msg::CgroupJoined)?;
+            // The cgroup is made while the init creates its network namespace and mounts its
+            // rootfs (both cost milliseconds); the init waits for it only before its cgroup
+            // namespace and mounts.
+            cgroup.create()?;
+            cgroup.apply_resources(&resources)?;
+            berth_sys::timing::mark("rt cgroup ready");
+            match cgroup.self_join()? {
+                // v1: the init moves itself in through files opened here (see SelfJoin).
+                Some(join) => {
+                    let (paths, files): (Vec<_>, Vec<_>) = join
+                        .into_parts()
+                        .into_iter()
+                        .map(|(p, f)| (p.to_string_lossy().into_owned(), f))
+                        .unzip();
+                    let fds: Vec<_> = files.iter().map(|f| f.as_fd()).collect();
+                    parent_end
+                        .send_with_fds(&Msg::CgroupFiles(paths), &fds)
+                        .map_err(why)?;
+                }
+                // Moving another process waits for an RCU grace period (milliseconds): the
+                // init goes on with its rootfs meanwhile.
+                None => {
+                    cgroup.add_process(child.as_raw())?;
+                    send(&Msg::CgroupJoined)?;
+                }
             }
         }
 
         berth_sys::timing::mark("rt cloned");
+        meanwhile();
         let mut init_pid = child;
         let mut stored = StoredState {
             id: o.id.clone(),
@@ -420,7 +478,7 @@ impl Runtime {
         }
         guard.disarm();
         berth_sys::timing::mark("rt created");
-        Ok((init_pid, our_console_end))
+        Ok((init_pid, our_console_end, stored))
     }
 
     /// Lets a created container's init exec the user's program, then runs the poststart hooks.
@@ -429,7 +487,20 @@ impl Runtime {
         if c.status != Status::Created {
             return Err(wrong_state(&c, "start", "created"));
         }
-        let fifo_path = c.dir.join(START_FIFO);
+        self.signal_start(&c.state, true)
+    }
+
+    /// Starts a container this process just made with [`Runtime::create_for_start`]. Unlike
+    /// [`Runtime::start`] it returns once the init was told to go, without waiting for its
+    /// execve (unless poststart hooks must run after it): the caller's bookkeeping overlaps the
+    /// exec.
+    pub fn start_created(&self, c: &Created) -> Result<()> {
+        self.signal_start(&c.state, false)
+    }
+
+    fn signal_start(&self, state: &StoredState, wait_exec: bool) -> Result<()> {
+        let id = &state.id;
+        let fifo_path = self.dir(id).join(START_FIFO);
         let fd = nix::fcntl::open(
             &fifo_path,
             OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
@@ -445,19 +516,20 @@ impl Runtime {
         berth_sys::timing::mark("rt start signal");
         nix::unistd::write(&fd, b"1").map_err(|e| RuntimeError::sys("signal start", e))?;
         let _ = std::fs::remove_file(&fifo_path);
-        wait_for_exec(&fd);
-        drop(fd);
-        if let Some(list) = c
-            .state
+        let poststart = state
             .spec
             .hooks()
             .as_ref()
-            .and_then(|h| h.poststart().as_ref())
-        {
+            .and_then(|h| h.poststart().as_ref());
+        if wait_exec || poststart.is_some() {
+            wait_for_exec(&fd);
+        }
+        drop(fd);
+        if let Some(list) = poststart {
             // The runtime spec: a failed poststart hook is logged and the lifecycle goes on.
             hooks::run_hooks_warn(
                 list,
-                oci_state_json(&c.state, "running").as_bytes(),
+                oci_state_json(state, "running").as_bytes(),
                 "poststart",
             );
         }

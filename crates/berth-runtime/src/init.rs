@@ -27,9 +27,6 @@ pub struct InitArgs<'a> {
     /// The connected console socket when `process.terminal` is set.
     pub console_socket: Option<OwnedFd>,
     pub seccomp: Option<&'a CompiledFilter>,
-    /// Set when the init moves itself into its cgroup (v1) instead of waiting for the parent
-    /// to move it (`CgroupJoined`).
-    pub cgroup_join: Option<&'a berth_cgroups::SelfJoin>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -66,7 +63,6 @@ impl InitArgs<'_> {
                 .as_ref()
                 .and_then(|f| f.try_clone().ok()),
             seccomp: self.seccomp,
-            cgroup_join: self.cgroup_join,
             preserve_fds: self.preserve_fds,
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
@@ -80,6 +76,37 @@ fn sync_err(step: &str, e: crate::sync::SyncError) -> RuntimeError {
     RuntimeError::Init(format!("{step}: {e}"))
 }
 
+/// The namespaces the init creates itself after the clone rather than in it: the cgroup
+/// namespace once the init is in its cgroup, the network namespace (a millisecond of kernel
+/// work) while the parent makes the cgroup.
+pub(crate) const UNSHARED_BY_INIT: CloneFlags =
+    CloneFlags::CLONE_NEWCGROUP.union(CloneFlags::CLONE_NEWNET);
+
+/// Waits until the parent has made the cgroup, and enters it: the parent either moved us
+/// (`CgroupJoined`) or sent the files through which we move ourselves (`CgroupFiles`).
+fn wait_for_cgroup(channel: &Channel) -> Result<()> {
+    let (msg, fds) = channel
+        .recv_with_fds()
+        .map_err(|e| sync_err("waiting for the cgroup", e))?;
+    match msg {
+        Msg::CgroupJoined => Ok(()),
+        Msg::CgroupFiles(paths) if paths.len() == fds.len() => {
+            let files = paths
+                .into_iter()
+                .map(std::path::PathBuf::from)
+                .zip(fds.into_iter().map(std::fs::File::from))
+                .collect();
+            berth_cgroups::SelfJoin::from_parts(files).join()?;
+            Ok(())
+        }
+        Msg::Error(e) => Err(RuntimeError::Init(e)),
+        other => Err(RuntimeError::Init(format!(
+            "unexpected {other:?} ({} files) while waiting for the cgroup",
+            fds.len()
+        ))),
+    }
+}
+
 /// Enters the namespaces: waits for the parent, joins by path, creates late ones, forks into a pid
 /// namespace when needed. Returns in the process that becomes the container's init.
 pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Result<()> {
@@ -89,6 +116,10 @@ pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Re
     if !late {
         if plan.new_user() {
             become_namespace_root()?;
+        }
+        let deferred = plan.new & CloneFlags::CLONE_NEWNET;
+        if !deferred.is_empty() {
+            unshare(deferred).map_err(|e| RuntimeError::sys(format!("unshare {deferred:?}"), e))?;
         }
         return Ok(());
     }
@@ -160,19 +191,14 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     berth_sys::process::reset_signal_dispositions()
         .map_err(|e| RuntimeError::sys("reset signal dispositions", e))?;
     berth_sys::timing::mark("init begins");
-    // First thing, so that what the init allocates is charged to the container.
-    if let Some(join) = args.cgroup_join {
-        join.join()?;
-    }
     enter_namespaces(args.plan, args.channel, args.late_namespaces)?;
+    berth_sys::timing::mark("init got go");
     // With namespaces joined late, the parent put the first child in the cgroup before "go";
-    // otherwise it does so while we work, and says when it is done (unless we joined ourselves).
-    let wait_for_parent = !args.late_namespaces && args.cgroup_join.is_none();
+    // otherwise it makes the cgroup while we work, then moves us in or sends the files
+    // through which we move ourselves.
     let join_cgroup = || -> Result<()> {
-        if wait_for_parent {
-            args.channel
-                .expect(Msg::CgroupJoined, "cgroup joined")
-                .map_err(|e| sync_err("waiting for the cgroup", e))?;
+        if !args.late_namespaces {
+            wait_for_cgroup(args.channel)?;
         }
         if args.plan.new.contains(CloneFlags::CLONE_NEWCGROUP) {
             unshare(CloneFlags::CLONE_NEWCGROUP)
@@ -234,6 +260,7 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     }
     if args.plan.has_mount_ns() {
         rootfs::enter_rootfs(args.rootfs, &opts)?;
+        berth_sys::timing::mark("init pivoted");
     } else {
         nix::unistd::chroot(args.rootfs).map_err(|e| RuntimeError::sys("chroot", e))?;
     }

@@ -353,11 +353,14 @@ pub fn prepare_rootfs_with<E: From<RootfsError>>(
     for m in spec_mounts {
         if m.typ().as_deref() == Some("cgroup") {
             if let Some(wait) = before_cgroup_mounts.take() {
+                berth_sys::timing::mark("init waits for cgroup");
                 wait()?;
+                berth_sys::timing::mark("init cgroup waited");
             }
         }
         mounts::mount_entry(&ctx, m)?;
     }
+    berth_sys::timing::mark("init spec mounts done");
     if let Some(wait) = before_cgroup_mounts.take() {
         wait()?;
     }

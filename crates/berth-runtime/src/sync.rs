@@ -1,7 +1,14 @@
 //! The parent <-> init channel: a SOCK_SEQPACKET socketpair carrying one short text message per packet.
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
-use std::os::fd::{AsRawFd, OwnedFd};
+use nix::sys::socket::{
+    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+/// The most files one message carries (one per cgroup v1 hierarchy, with room to spare).
+const MAX_FDS: usize = 32;
 
 /// One step of the create handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,6 +17,9 @@ pub enum Msg {
     Go,
     /// Parent -> child: the init is in its cgroup (the cgroup namespace and mounts may follow).
     CgroupJoined,
+    /// Parent -> child: the cgroup is ready; the message carries one open `tasks` file per path
+    /// (sent with [`Channel::send_with_fds`]) through which the init moves itself in.
+    CgroupFiles(Vec<String>),
     /// Child -> parent: the new user namespace exists; please write the id maps.
     MapsRequest,
     /// Child -> parent: the init's pid after an extra fork (pid namespace joined or created late).
@@ -29,6 +39,7 @@ impl Msg {
         match self {
             Msg::Go => b"go".to_vec(),
             Msg::CgroupJoined => b"cgroup".to_vec(),
+            Msg::CgroupFiles(paths) => format!("cgroup-files {}", paths.join("\0")).into_bytes(),
             Msg::MapsRequest => b"maps".to_vec(),
             Msg::Pid(p) => format!("pid {p}").into_bytes(),
             Msg::HooksRequest => b"hooks".to_vec(),
@@ -49,6 +60,8 @@ impl Msg {
             _ => {
                 if let Some(p) = text.strip_prefix("pid ") {
                     Msg::Pid(p.parse().ok()?)
+                } else if let Some(paths) = text.strip_prefix("cgroup-files ") {
+                    Msg::CgroupFiles(paths.split('\0').map(str::to_owned).collect())
                 } else if let Some(state) = text.strip_prefix("hooks-done ") {
                     Msg::HooksDone(state.to_string())
                 } else {
@@ -101,22 +114,69 @@ impl Channel {
         }
     }
 
+    /// Sends one message with open files attached (SCM_RIGHTS).
+    pub fn send_with_fds(&self, msg: &Msg, fds: &[BorrowedFd<'_>]) -> Result<(), SyncError> {
+        let data = msg.encode();
+        let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        let cmsg = [ControlMessage::ScmRights(&raw)];
+        let iov = [IoSlice::new(&data)];
+        loop {
+            match sendmsg::<()>(
+                self.0.as_raw_fd(),
+                &iov,
+                &cmsg,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EPIPE) | Err(nix::errno::Errno::ECONNRESET) => {
+                    return Err(SyncError::Closed)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Receives one message; `Closed` when the peer is gone.
     pub fn recv(&self) -> Result<Msg, SyncError> {
+        self.recv_with_fds().map(|(msg, _)| msg)
+    }
+
+    /// Receives one message and the files attached to it (close-on-exec).
+    pub fn recv_with_fds(&self) -> Result<(Msg, Vec<OwnedFd>), SyncError> {
         let mut buf = vec![0u8; 256 * 1024];
+        let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
         loop {
-            match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Ok(0) => return Err(SyncError::Closed),
-                Ok(n) => {
-                    return Msg::decode(&buf[..n]).ok_or(SyncError::Unexpected {
-                        got: Msg::Error(String::from_utf8_lossy(&buf[..n]).into_owned()),
-                        want: "a known message",
-                    })
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let (n, fds) = match recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(m) => {
+                    let mut fds = Vec::new();
+                    for c in m.cmsgs().into_iter().flatten() {
+                        if let ControlMessageOwned::ScmRights(list) = c {
+                            // The kernel just installed these in this process: ours alone.
+                            fds.extend(list.into_iter().map(berth_sys::fd::owned));
+                        }
+                    }
+                    (m.bytes, fds)
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(nix::errno::Errno::ECONNRESET) => return Err(SyncError::Closed),
                 Err(e) => return Err(e.into()),
+            };
+            if n == 0 {
+                return Err(SyncError::Closed);
             }
+            let msg = Msg::decode(&buf[..n]).ok_or(SyncError::Unexpected {
+                got: Msg::Error(String::from_utf8_lossy(&buf[..n]).into_owned()),
+                want: "a known message",
+            })?;
+            return Ok((msg, fds));
         }
     }
 
@@ -140,6 +200,7 @@ mod tests {
             Msg::Go,
             Msg::MapsRequest,
             Msg::CgroupJoined,
+            Msg::CgroupFiles(vec!["/sys/fs/cgroup/memory/x".into(), "/y".into()]),
             Msg::Pid(42),
             Msg::HooksRequest,
             Msg::HooksDone("{}".into()),
@@ -151,5 +212,27 @@ mod tests {
         }
         drop(a);
         assert!(matches!(b.recv(), Err(SyncError::Closed)));
+    }
+
+    #[test]
+    fn files_travel_with_a_message() {
+        let (a, b) = pair().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tasks");
+        std::fs::write(&path, "").unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let msg = Msg::CgroupFiles(vec![path.display().to_string(), "second".into()]);
+        use std::os::fd::AsFd;
+        a.send_with_fds(&msg, &[file.as_fd(), file.as_fd()])
+            .unwrap();
+        drop(file);
+        let (got, fds) = b.recv_with_fds().unwrap();
+        assert_eq!(got, msg);
+        assert_eq!(fds.len(), 2);
+        use std::io::Write;
+        std::fs::File::from(fds.into_iter().next().unwrap())
+            .write_all(b"0")
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "0");
     }
 }

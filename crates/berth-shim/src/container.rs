@@ -24,6 +24,12 @@ pub struct Incarnation {
     pub stdin: Option<File>,
     /// When it started (for the restart backoff and the health start period).
     pub started: Instant,
+    /// The init's start time in clock ticks since boot (tells it from a reused pid).
+    pub pid_start_time: u64,
+    /// The container's mount namespace, held open: when the init exits, the kernel tears the
+    /// namespace's mounts down (an RCU grace period) before it tells the shim; held here, that
+    /// work happens when the shim lets go, after it has reported the exit.
+    pub mount_ns: Option<File>,
 }
 
 pub fn nonblocking(f: &impl AsFd) {
@@ -55,6 +61,7 @@ pub fn launch(
     run_dir: &Path,
     cfg: &ShimConfig,
     tty_size: Option<(u16, u16)>,
+    meanwhile: &mut dyn FnMut(),
 ) -> Result<Incarnation, String> {
     // A leftover from a shim that died (kill -9): make room.
     if rt.load(id).is_ok() {
@@ -72,6 +79,8 @@ pub fn launch(
         master: None,
         stdin: None,
         started: Instant::now(),
+        pid_start_time: 0,
+        mount_ns: None,
     };
     let mut opts = CreateOptions {
         id: id.to_string(),
@@ -89,12 +98,12 @@ pub fn launch(
         let listener = berth_engine::shim_proto::with_short_path(&console_path, |p| {
             let l = std::os::unix::net::UnixListener::bind(p)?;
             opts.console_socket = Some(p.to_path_buf());
-            pid = rt.create(&opts);
+            pid = rt.create_for_start(&opts, meanwhile);
             Ok(l)
         })
         .map_err(|e| format!("console socket {}: {e}", console_path.display()))?;
         let _ = std::fs::remove_file(&console_path);
-        pid.and_then(|pid| {
+        pid.and_then(|created| {
             // The init connected and sent the master during create: it is queued.
             listener.set_nonblocking(true).ok();
             let (conn, _) = listener
@@ -109,7 +118,7 @@ pub fn launch(
                 let _ = berth_sys::pty::set_window_size(master.as_fd(), rows, cols);
             }
             inc.master = Some(master);
-            Ok(pid)
+            Ok(created)
         })
     } else {
         let (out_r, out_w) = pipe()?;
@@ -127,7 +136,7 @@ pub fn launch(
         }
         put_at(&out_w, 1)?;
         put_at(&err_w, 2)?;
-        let pid = rt.create(&opts);
+        let pid = rt.create_for_start(&opts, meanwhile);
         for fd in 0..3 {
             put_at(&devnull, fd)?;
         }
@@ -139,16 +148,18 @@ pub fn launch(
         inc.stderr = Some(err_r);
         pid
     };
-    let pid = match created {
-        Ok(pid) => pid,
+    let created = match created {
+        Ok(c) => c,
         Err(e) => {
             let _ = rt.delete(id, true);
             return Err(e.to_string());
         }
     };
-    inc.pid = pid;
+    inc.pid = created.pid;
+    inc.pid_start_time = created.pid_start_time();
+    inc.mount_ns = File::open(format!("/proc/{}/ns/mnt", created.pid)).ok();
     berth_sys::timing::mark("shim created");
-    if let Err(e) = rt.start(id) {
+    if let Err(e) = rt.start_created(&created) {
         let _ = rt.delete(id, true);
         return Err(e.to_string());
     }

@@ -28,6 +28,9 @@ struct Args {
     runroot: PathBuf,
     ctl_fd: RawFd,
     id: String,
+    /// `--no-fork`: the spawner is short-lived and lets the shim stay its child (it is
+    /// re-parented when the spawner exits), so no detaching fork is needed.
+    no_fork: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -35,6 +38,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut runroot = None;
     let mut ctl = None;
     let mut id = None;
+    let mut no_fork = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| {
@@ -52,6 +56,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                         .map_err(|_| "--ctl-fd: not a number".to_string())?,
                 )
             }
+            "--no-fork" => no_fork = true,
             s if s.starts_with('-') => return Err(format!("unknown flag {s}")),
             s if id.is_none() => id = Some(s.to_string()),
             s => return Err(format!("unexpected argument {s}")),
@@ -62,6 +67,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         runroot: runroot.ok_or("--runroot is required")?,
         ctl_fd: ctl.ok_or("--ctl-fd is required")?,
         id: id.ok_or("the container id is required")?,
+        no_fork,
     })
 }
 
@@ -82,6 +88,7 @@ pub(crate) fn close_fds_except(keep: &[RawFd]) -> std::io::Result<()> {
 ///
 /// The process that `shim_proto::spawn` started forks the real shim and exits at once (status 0),
 /// so the shim is nobody's child; the real shim returns only when the container is gone for good.
+/// With `--no-fork` it is the real shim itself.
 pub fn main_from_args(args: &[String]) -> i32 {
     berth_sys::timing::mark("shim main");
     let a = match parse_args(args) {
@@ -101,12 +108,14 @@ pub fn main_from_args(args: &[String]) -> i32 {
         ctl.as_raw_fd(),
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     );
-    match berth_sys::process::clone_process(0) {
-        Ok(berth_sys::process::CloneResult::Parent(_)) => return 0,
-        Ok(berth_sys::process::CloneResult::Child) => {}
-        Err(e) => {
-            eprintln!("berth shim: fork: {e}");
-            return 1;
+    if !a.no_fork {
+        match berth_sys::process::clone_process(0) {
+            Ok(berth_sys::process::CloneResult::Parent(_)) => return 0,
+            Ok(berth_sys::process::CloneResult::Child) => {}
+            Err(e) => {
+                eprintln!("berth shim: fork: {e}");
+                return 1;
+            }
         }
     }
     let _ = nix::unistd::setsid();
@@ -129,8 +138,14 @@ mod tests {
                 root: "/r".into(),
                 runroot: "/rr".into(),
                 ctl_fd: 5,
-                id: "abc".into()
+                id: "abc".into(),
+                no_fork: false,
             }
+        );
+        assert!(
+            parse_args(&v("--root /r --runroot /rr --ctl-fd 5 --no-fork abc"))
+                .unwrap()
+                .no_fork
         );
         assert!(parse_args(&v("--root /r abc")).is_err());
         assert!(parse_args(&v("--root /r --runroot /rr --ctl-fd x abc")).is_err());

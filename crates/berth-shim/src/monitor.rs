@@ -116,6 +116,8 @@ pub struct Monitor {
     probe: Option<Probe>,
     probe_process: Option<oci_spec::runtime::Process>,
     shim_pid: i32,
+    /// The shim's own start time, read at the first launch.
+    shim_start_time: Option<u64>,
     /// The last terminal size a client asked for (applied again at restarts).
     tty_size: Option<(u16, u16)>,
     buf: Vec<u8>,
@@ -186,7 +188,11 @@ impl Monitor {
         };
         m.tty_size = tty_size;
         berth_sys::timing::mark("shim monitor ready");
-        match m.launch() {
+        // Foreground `run --rm` waits for the removal: the engine that does it is opened while
+        // the container's init sets up. (Not for detached ones: a database connection held for
+        // a container's whole life costs memory.)
+        let wants_engine = m.cfg.auto_remove && spawner.io.is_some();
+        match m.launch(wants_engine) {
             Ok(pid) => {
                 berth_sys::timing::mark("shim recorded start");
                 spawner.send(&ShimMsg::Started {
@@ -205,15 +211,6 @@ impl Monitor {
                 m.cleanup_files();
                 return 1;
             }
-        }
-        // Foreground `run --rm` waits for the removal: have the engine ready for it. (Not for
-        // detached ones: a database connection held for a container's whole life costs memory.)
-        if m.cfg.auto_remove && !m.clients.is_empty() {
-            m.engine = Some(crate::remove::open_engine(
-                root,
-                runroot,
-                &m.cfg.storage_driver,
-            ));
         }
         // Start-up garbage (the spec, the runtime's parse buffers) would stay resident for the
         // container's whole life otherwise.
@@ -296,6 +293,7 @@ impl Monitor {
             probe: None,
             probe_process,
             shim_pid,
+            shim_start_time: None,
             _pid_lock: pid_lock,
             exit_code: 0,
             tty_size: None,
@@ -349,7 +347,18 @@ fn until(t: Option<Instant>, now: Instant) -> Option<Duration> {
 
 impl Monitor {
     /// Starts (or restarts) the container and records it running.
-    fn launch(&mut self) -> Result<Pid, String> {
+    /// Creates and starts the container; with `open_engine`, the engine for its removal is
+    /// opened while the init sets up.
+    fn launch(&mut self, open_engine: bool) -> Result<Pid, String> {
+        let mut engine = None;
+        let (root, runroot, driver) = (&self.root, &self.runroot, &self.cfg.storage_driver);
+        let mut meanwhile = || {
+            // Read once per process: warmed here for the record below.
+            let _ = berth_engine::state::boot_id();
+            if open_engine && engine.is_none() {
+                engine = Some(crate::remove::open_engine(root, runroot, driver));
+            }
+        };
         let inc = launch(
             &self.rt,
             &self.id,
@@ -357,8 +366,12 @@ impl Monitor {
             &self.paths.run_dir,
             &self.cfg,
             self.tty_size,
+            &mut meanwhile,
         )?;
-        let pid = inc.pid;
+        if engine.is_some() {
+            self.engine = engine;
+        }
+        let (pid, pid_start_time) = (inc.pid, inc.pid_start_time);
         self.inc = Some(inc);
         self.health = self.check.as_ref().map(|_| health::starting());
         self.next_probe = self.check.as_ref().map(|c| {
@@ -367,12 +380,15 @@ impl Monitor {
         });
         let health = self.health.clone();
         let (shim_pid, restarts) = (self.shim_pid, self.restart_count);
+        let shim_start_time = *self
+            .shim_start_time
+            .get_or_insert_with(|| start_time(shim_pid));
         if let Err(e) = self.store.update(|s| {
             s.status = Status::Running;
             s.pid = pid.as_raw();
-            s.pid_start_time = start_time(pid.as_raw());
+            s.pid_start_time = pid_start_time;
             s.shim_pid = shim_pid;
-            s.shim_start_time = start_time(shim_pid);
+            s.shim_start_time = shim_start_time;
             s.boot_id = berth_engine::state::boot_id().to_string();
             s.exit_code = 0;
             s.error.clear();
@@ -666,8 +682,11 @@ impl Monitor {
         let log = &mut self.log;
         self.split_out.finish(|e| write_log(log, Stream::Stdout, e));
         self.split_err.finish(|e| write_log(log, Stream::Stderr, e));
-        let Some(inc) = self.inc.take() else { return };
+        let Some(mut inc) = self.inc.take() else {
+            return;
+        };
         let ran = inc.started.elapsed();
+        let mount_ns = inc.mount_ns.take();
         drop(inc);
         if self.cfg.auto_remove {
             // `--rm` (never with a restart policy): the container is removed next, in
@@ -677,8 +696,11 @@ impl Monitor {
                 c.send(&ShimMsg::Exit(code));
             }
             self.awaiting_removal.append(&mut self.clients);
+            drop(mount_ns);
             return;
         }
+        // The rootfs is unmounted below: the container's copy of it must be gone first.
+        drop(mount_ns);
         let oom = self.rt.oom_kills(&self.id).is_ok_and(|n| n > 0);
         berth_sys::timing::mark("shim oom read");
         if let Err(e) = self.rt.delete(&self.id, true) {
@@ -730,7 +752,7 @@ impl Monitor {
                 return;
             }
             self.restart_count += 1;
-            if let Err(e) = self.launch() {
+            if let Err(e) = self.launch(false) {
                 diag(&self.paths, &format!("restart failed: {e}"));
                 let code = start_error_code(&e);
                 let manually = self.store.manually_stopped();

@@ -36,6 +36,7 @@ pub fn engine(cli: &Cli) -> Result<Engine> {
         runroot: cli.globals.runroot.clone(),
         driver,
     })
+    .map(Engine::shims_stay_children)
     .with_context(|| {
         format!(
             "opening the container store in {}",

@@ -105,6 +105,9 @@ pub struct Monitor {
     awaiting_removal: Vec<Client>,
     /// `--rm`: the engine that will remove the container, opened while it runs.
     engine: Option<Result<berth_engine::Engine, String>>,
+    /// `--rm`: the exited container's mount namespace (see `Incarnation::mount_ns`), let go
+    /// once the clients waiting for the removal are released, before the unmount.
+    exited_mount_ns: Option<std::fs::File>,
     listener: UnixListener,
     signals: SignalFd,
     restart_count: i64,
@@ -283,6 +286,7 @@ impl Monitor {
             clients: Vec::new(),
             awaiting_removal: Vec::new(),
             engine: None,
+            exited_mount_ns: None,
             listener,
             signals,
             backoff: Backoff::default(),
@@ -696,11 +700,9 @@ impl Monitor {
                 c.send(&ShimMsg::Exit(code));
             }
             self.awaiting_removal.append(&mut self.clients);
-            drop(mount_ns);
+            self.exited_mount_ns = mount_ns;
             return;
         }
-        // The rootfs is unmounted below: the container's copy of it must be gone first.
-        drop(mount_ns);
         let oom = self.rt.oom_kills(&self.id).is_ok_and(|n| n > 0);
         berth_sys::timing::mark("shim oom read");
         if let Err(e) = self.rt.delete(&self.id, true) {
@@ -711,7 +713,8 @@ impl Monitor {
         let manually = self.store.manually_stopped();
         let restart = should_restart(&self.cfg.restart, code, self.restart_count, manually);
         // Unmounted before the exit is recorded: whoever waits for it (stop, rm) finds the
-        // container's rootfs released.
+        // container's rootfs released. The container's copy of it goes first.
+        drop(mount_ns);
         let unmounted = !restart && self.unmount_rootfs();
         if let Err(e) = self.store.update(|s| {
             s.rootfs_mounted &= !unmounted;
@@ -934,11 +937,17 @@ impl Monitor {
             crate::remove::open_engine(&self.root, &self.runroot, &self.cfg.storage_driver)
         });
         let waiting = &mut self.awaiting_removal;
+        let mount_ns = &mut self.exited_mount_ns;
         let removed = engine.and_then(|engine| {
             engine
-                .remove_exited(&self.id, &mut || waiting.clear())
+                .remove_exited(&self.id, &mut || {
+                    waiting.clear();
+                    // Its teardown (an RCU grace period) after the release, before the unmount.
+                    mount_ns.take();
+                })
                 .map_err(|e| e.to_string())
         });
+        self.exited_mount_ns = None;
         if let Err(why) = removed {
             // Without the engine: release the run state, then remove the directories so nothing
             // of the container keeps holding space (`system check` drops its row); only when

@@ -48,6 +48,7 @@ fn main() {
             1
         }
     };
+    berth_sys::timing::mark("exit");
     std::process::exit(code);
 }
 

@@ -30,7 +30,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-use berth_oci::oci_spec::runtime::{LinuxNamespaceType, Spec};
+use berth_oci::oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use berth_oci::{Classify, ErrorClass};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
@@ -295,9 +295,10 @@ pub fn prepare_rootfs(spec: &Spec, rootfs: &Path, opts: &RootfsOptions) -> Resul
 }
 
 /// [`prepare_rootfs`], calling `before_cgroup_mounts` once before the first mount of type
-/// `cgroup` (or at the end when there is none). The init uses it to wait for its cgroup to be
-/// joined only when the cgroup mounts need it, so that the parent's cgroup setup and the rest of the
-/// rootfs work run in parallel.
+/// `cgroup` (or after the others when there is none). The init uses it to wait for its cgroup to
+/// be joined only when the cgroup mounts need it, so that the parent's cgroup setup and the rest
+/// of the rootfs work run in parallel: a `cgroup` mount that no later spec mount nests with
+/// (by destination) is made after all the others for that reason.
 pub fn prepare_rootfs_with<E: From<RootfsError>>(
     spec: &Spec,
     rootfs: &Path,
@@ -350,20 +351,32 @@ pub fn prepare_rootfs_with<E: From<RootfsError>>(
         cgroup_ns: has_namespace(spec, LinuxNamespaceType::Cgroup),
     };
     let spec_mounts = spec.mounts().as_deref().unwrap_or_default();
-    for m in spec_mounts {
-        if m.typ().as_deref() == Some("cgroup") {
-            if let Some(wait) = before_cgroup_mounts.take() {
-                berth_sys::timing::mark("init waits for cgroup");
-                wait()?;
-                berth_sys::timing::mark("init cgroup waited");
+    let mut wait_for_cgroup = || -> Result<(), E> {
+        if let Some(wait) = before_cgroup_mounts.take() {
+            berth_sys::timing::mark("init waits for cgroup");
+            wait()?;
+            berth_sys::timing::mark("init cgroup waited");
+        }
+        Ok(())
+    };
+    // The cgroup mounts need the cgroup, which the parent may still be making: those that no
+    // later mount nests with go last, so the mounts after them in the spec are done meanwhile.
+    let mut deferred = Vec::new();
+    for (i, m) in spec_mounts.iter().enumerate() {
+        if is_cgroup(m) {
+            if nests_with_none(m, &spec_mounts[i + 1..]) {
+                deferred.push(m);
+                continue;
             }
+            wait_for_cgroup()?;
         }
         mounts::mount_entry(&ctx, m)?;
     }
-    berth_sys::timing::mark("init spec mounts done");
-    if let Some(wait) = before_cgroup_mounts.take() {
-        wait()?;
+    wait_for_cgroup()?;
+    for m in deferred {
+        mounts::mount_entry(&ctx, m)?;
     }
+    berth_sys::timing::mark("init spec mounts done");
     if !spec_mounts
         .iter()
         .any(|m| clean(m.destination()) == Path::new("/dev") && mounts::is_bind(m))
@@ -371,6 +384,20 @@ pub fn prepare_rootfs_with<E: From<RootfsError>>(
         devices::setup_dev(&root, spec)?;
     }
     Ok(())
+}
+
+fn is_cgroup(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("cgroup")
+}
+
+/// Whether no mount of `later` is at, above or below the destination of `m` (so the order
+/// between them does not matter).
+fn nests_with_none(m: &Mount, later: &[Mount]) -> bool {
+    let dest = clean(m.destination());
+    later.iter().all(|l| {
+        let d = clean(l.destination());
+        !d.starts_with(&dest) && !dest.starts_with(&d)
+    })
 }
 
 /// Step 3: make the prepared rootfs the process's root: pivot_root with the old root detached

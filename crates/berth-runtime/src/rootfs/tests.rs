@@ -731,3 +731,26 @@ fn bad_input_is_named() {
     let e = set_hostname(&spec(json!({"hostname": "h"}))).unwrap_err();
     assert!(matches!(e, RootfsError::NoUtsNamespace { .. }), "{e}");
 }
+
+#[test]
+fn cgroup_mounts_go_last_unless_a_later_mount_nests_with_them() {
+    let mounts: Vec<Mount> = serde_json::from_value(json!([
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm"},
+        {"destination": "/etc/hosts", "type": "bind", "source": "/h", "options": ["bind"]}
+    ]))
+    .unwrap();
+    assert!(nests_with_none(&mounts[0], &mounts[1..]));
+    for nested in ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/", "/sys", "/"] {
+        let later: Vec<Mount> = serde_json::from_value(json!([
+            {"destination": nested, "type": "bind", "source": "/v", "options": ["bind"]}
+        ]))
+        .unwrap();
+        assert!(!nests_with_none(&mounts[0], &later), "{nested}");
+    }
+    let sibling: Vec<Mount> = serde_json::from_value(json!([
+        {"destination": "/sys/fs/cgroupx", "type": "bind", "source": "/v", "options": ["bind"]}
+    ]))
+    .unwrap();
+    assert!(nests_with_none(&mounts[0], &sibling));
+}

@@ -63,6 +63,23 @@ pub struct Created {
     state: StoredState,
 }
 
+/// A container told to start by [`Runtime::start_created`], whose init may not have exec'd
+/// the user's program yet.
+#[derive(Debug)]
+pub struct ExecPending {
+    /// The start fifo's write end (`None` when the start already waited for the exec).
+    fifo: Option<OwnedFd>,
+}
+
+impl ExecPending {
+    /// Waits until the init has exec'd the user's program (or is gone), at most 10 s.
+    pub fn wait(self) {
+        if let Some(fd) = &self.fifo {
+            wait_for_exec(fd);
+        }
+    }
+}
+
 impl Created {
     /// The init's start time (/proc/<pid>/stat field 22), as recorded in the state.
     pub fn pid_start_time(&self) -> u64 {
@@ -359,9 +376,14 @@ impl Runtime {
         guard.children.push(child);
 
         // A send fails when the init already gave up: its last message then says why.
-        let why = |e: sync::SyncError| match parent_end.recv() {
-            Ok(Msg::Error(why)) => RuntimeError::Init(why),
-            _ => RuntimeError::Init(format!("talking to the init: {e}")),
+        // Only a closed channel means the init is gone; any other failure leaves it waiting,
+        // so nothing is read then (the guard kills it).
+        let why = |e: sync::SyncError| match e {
+            sync::SyncError::Closed => match parent_end.recv() {
+                Ok(Msg::Error(why)) => RuntimeError::Init(why),
+                _ => RuntimeError::Init(format!("talking to the init: {e}")),
+            },
+            e => RuntimeError::Init(format!("talking to the init: {e}")),
         };
         let send = |m: &Msg| parent_end.send(m).map_err(why);
         if late {
@@ -379,11 +401,10 @@ impl Runtime {
             cgroup.create()?;
             cgroup.apply_resources(&resources)?;
             berth_sys::timing::mark("rt cgroup ready");
-            match cgroup.self_join()? {
+            match cgroup.self_join()?.map(|j| j.into_parts()) {
                 // v1: the init moves itself in through files opened here (see SelfJoin).
-                Some(join) => {
-                    let (paths, files): (Vec<_>, Vec<_>) = join
-                        .into_parts()
+                Some(parts) if !parts.is_empty() => {
+                    let (paths, files): (Vec<_>, Vec<_>) = parts
                         .into_iter()
                         .map(|(p, f)| (p.to_string_lossy().into_owned(), f))
                         .unzip();
@@ -394,7 +415,7 @@ impl Runtime {
                 }
                 // Moving another process waits for an RCU grace period (milliseconds): the
                 // init goes on with its rootfs meanwhile.
-                None => {
+                _ => {
                     cgroup.add_process(child.as_raw())?;
                     send(&Msg::CgroupJoined)?;
                 }
@@ -487,18 +508,21 @@ impl Runtime {
         if c.status != Status::Created {
             return Err(wrong_state(&c, "start", "created"));
         }
-        self.signal_start(&c.state, true)
+        self.signal_start(&c.state, true).map(drop)
     }
 
     /// Starts a container this process just made with [`Runtime::create_for_start`]. Unlike
-    /// [`Runtime::start`] it returns once the init was told to go, without waiting for its
-    /// execve (unless poststart hooks must run after it): the caller's bookkeeping overlaps the
-    /// exec.
-    pub fn start_created(&self, c: &Created) -> Result<()> {
+    /// [`Runtime::start`] it returns once the init was told to go, before its execve (unless
+    /// poststart hooks must run after it): the caller's bookkeeping overlaps the exec, and it
+    /// calls [`ExecPending::wait`] before it reports the container running (until the execve a
+    /// pid namespace's init ignores the signals a `stop` sends).
+    pub fn start_created(&self, c: &Created) -> Result<ExecPending> {
         self.signal_start(&c.state, false)
+            .map(|fifo| ExecPending { fifo })
     }
 
-    fn signal_start(&self, state: &StoredState, wait_exec: bool) -> Result<()> {
+    /// Signals the start; returns the fifo's write end unless it already waited for the exec.
+    fn signal_start(&self, state: &StoredState, wait_exec: bool) -> Result<Option<OwnedFd>> {
         let id = &state.id;
         let fifo_path = self.dir(id).join(START_FIFO);
         let fd = nix::fcntl::open(
@@ -521,9 +545,10 @@ impl Runtime {
             .hooks()
             .as_ref()
             .and_then(|h| h.poststart().as_ref());
-        if wait_exec || poststart.is_some() {
-            wait_for_exec(&fd);
+        if !wait_exec && poststart.is_none() {
+            return Ok(Some(fd));
         }
+        wait_for_exec(&fd);
         drop(fd);
         if let Some(list) = poststart {
             // The runtime spec: a failed poststart hook is logged and the lifecycle goes on.
@@ -533,7 +558,7 @@ impl Runtime {
                 "poststart",
             );
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Sends `signal` to the container's init, or with `all` to every process in its cgroup.

@@ -195,7 +195,9 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     berth_sys::timing::mark("init got go");
     // With namespaces joined late, the parent put the first child in the cgroup before "go";
     // otherwise it makes the cgroup while we work, then moves us in or sends the files
-    // through which we move ourselves.
+    // through which we move ourselves. (Until then only this runtime code runs, outside the
+    // container's limits: the kernel memory of the network namespace and of the first mounts
+    // is charged to the shim's cgroup.)
     let join_cgroup = || -> Result<()> {
         if !args.late_namespaces {
             wait_for_cgroup(args.channel)?;

@@ -23,7 +23,7 @@ pub mod state;
 pub mod sync;
 pub mod terminal;
 
-pub use container::{CreateOptions, Created, Runtime};
+pub use container::{CreateOptions, Created, ExecPending, Runtime};
 pub use error::{Result, RuntimeError};
 pub use exec::ExecOptions;
 pub use state::{OciState, Status};

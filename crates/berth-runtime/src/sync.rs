@@ -61,7 +61,8 @@ impl Msg {
                 if let Some(p) = text.strip_prefix("pid ") {
                     Msg::Pid(p.parse().ok()?)
                 } else if let Some(paths) = text.strip_prefix("cgroup-files ") {
-                    Msg::CgroupFiles(paths.split('\0').map(str::to_owned).collect())
+                    let paths = paths.split('\0').filter(|p| !p.is_empty());
+                    Msg::CgroupFiles(paths.map(str::to_owned).collect())
                 } else if let Some(state) = text.strip_prefix("hooks-done ") {
                     Msg::HooksDone(state.to_string())
                 } else {
@@ -157,11 +158,16 @@ impl Channel {
             ) {
                 Ok(m) => {
                     let mut fds = Vec::new();
-                    for c in m.cmsgs().into_iter().flatten() {
+                    let cmsgs = m.cmsgs().map_err(SyncError::Sys)?;
+                    for c in cmsgs {
                         if let ControlMessageOwned::ScmRights(list) = c {
                             // The kernel just installed these in this process: ours alone.
                             fds.extend(list.into_iter().map(berth_sys::fd::owned));
                         }
+                    }
+                    if m.flags.contains(MsgFlags::MSG_CTRUNC) {
+                        // More files than MAX_FDS: the rest were dropped by the kernel.
+                        return Err(SyncError::Sys(nix::errno::Errno::EMSGSIZE));
                     }
                     (m.bytes, fds)
                 }
@@ -201,6 +207,7 @@ mod tests {
             Msg::MapsRequest,
             Msg::CgroupJoined,
             Msg::CgroupFiles(vec!["/sys/fs/cgroup/memory/x".into(), "/y".into()]),
+            Msg::CgroupFiles(vec![]),
             Msg::Pid(42),
             Msg::HooksRequest,
             Msg::HooksDone("{}".into()),

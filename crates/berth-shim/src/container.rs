@@ -26,6 +26,8 @@ pub struct Incarnation {
     pub started: Instant,
     /// The init's start time in clock ticks since boot (tells it from a reused pid).
     pub pid_start_time: u64,
+    /// Until it is waited for: the init may not have exec'd the user's program yet.
+    pub exec_pending: Option<berth_runtime::ExecPending>,
     /// The container's mount namespace, held open: when the init exits, the kernel tears the
     /// namespace's mounts down (an RCU grace period) before it tells the shim; held here, that
     /// work happens when the shim lets go, after it has reported the exit.
@@ -80,6 +82,7 @@ pub fn launch(
         stdin: None,
         started: Instant::now(),
         pid_start_time: 0,
+        exec_pending: None,
         mount_ns: None,
     };
     let mut opts = CreateOptions {
@@ -159,9 +162,12 @@ pub fn launch(
     inc.pid_start_time = created.pid_start_time();
     inc.mount_ns = File::open(format!("/proc/{}/ns/mnt", created.pid)).ok();
     berth_sys::timing::mark("shim created");
-    if let Err(e) = rt.start_created(&created) {
-        let _ = rt.delete(id, true);
-        return Err(e.to_string());
+    match rt.start_created(&created) {
+        Ok(pending) => inc.exec_pending = Some(pending),
+        Err(e) => {
+            let _ = rt.delete(id, true);
+            return Err(e.to_string());
+        }
     }
     inc.started = Instant::now();
     berth_sys::timing::mark("shim started");

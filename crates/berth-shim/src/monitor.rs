@@ -363,7 +363,7 @@ impl Monitor {
                 engine = Some(crate::remove::open_engine(root, runroot, driver));
             }
         };
-        let inc = launch(
+        let mut inc = launch(
             &self.rt,
             &self.id,
             &self.bundle,
@@ -376,6 +376,7 @@ impl Monitor {
             self.engine = engine;
         }
         let (pid, pid_start_time) = (inc.pid, inc.pid_start_time);
+        let exec_pending = inc.exec_pending.take();
         self.inc = Some(inc);
         self.health = self.check.as_ref().map(|_| health::starting());
         self.next_probe = self.check.as_ref().map(|c| {
@@ -402,6 +403,11 @@ impl Monitor {
             s.health = health;
         }) {
             diag(&self.paths, &e.to_string());
+        }
+        // Recorded while the init exec'd; reported running only once it has (a stop sent
+        // before would meet the runtime's code, not the user's program).
+        if let Some(p) = exec_pending {
+            p.wait();
         }
         Ok(pid)
     }
@@ -703,6 +709,9 @@ impl Monitor {
             self.exited_mount_ns = mount_ns;
             return;
         }
+        // The container's mounts (and the memory they hold in its cgroup) go before the
+        // runtime deletes the cgroup and the rootfs is unmounted.
+        drop(mount_ns);
         let oom = self.rt.oom_kills(&self.id).is_ok_and(|n| n > 0);
         berth_sys::timing::mark("shim oom read");
         if let Err(e) = self.rt.delete(&self.id, true) {
@@ -713,8 +722,7 @@ impl Monitor {
         let manually = self.store.manually_stopped();
         let restart = should_restart(&self.cfg.restart, code, self.restart_count, manually);
         // Unmounted before the exit is recorded: whoever waits for it (stop, rm) finds the
-        // container's rootfs released. The container's copy of it goes first.
-        drop(mount_ns);
+        // container's rootfs released.
         let unmounted = !restart && self.unmount_rootfs();
         if let Err(e) = self.store.update(|s| {
             s.rootfs_mounted &= !unmounted;

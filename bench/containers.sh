@@ -36,13 +36,16 @@ fi
 BERTH=$(realpath "$BERTH")
 
 WORK=$(mktemp -d "${BENCH_DIR:-/var/tmp}/berth-cbench.XXXXXX")
-B=("$BERTH" --root "$WORK/berth/root" --runroot "$WORK/berth/run")
+# The run roots on tmpfs, where both engines keep them by default (/run/berth, /run/containers):
+# on a disk each socket, lock and state file of a start costs milliseconds more.
+RUNWORK=$(mktemp -d /run/berth-cbench.XXXXXX)
+B=("$BERTH" --root "$WORK/berth/root" --runroot "$RUNWORK/berth")
 BS="${B[*]}"
 HAVE_PODMAN=0
 if [ -z "${NO_PODMAN:-}" ] && command -v podman >/dev/null && command -v runc >/dev/null; then
   HAVE_PODMAN=1
 fi
-PODMAN=(podman --root "$WORK/podman/storage" --runroot "$WORK/podman/run" --tmpdir "$WORK/podman/tmp"
+PODMAN=(podman --root "$WORK/podman/storage" --runroot "$RUNWORK/podman" --tmpdir "$WORK/podman/tmp"
         --runtime runc --cgroup-manager cgroupfs --events-backend file)
 PS="${PODMAN[*]}"
 HAVE_DOCKER=0
@@ -59,9 +62,11 @@ cleanup() {
   if [ "$HAVE_DOCKER" = 1 ]; then
     ids=$(docker ps -aq --filter "label=$DOCKER_LABEL"); [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
   fi
-  awk -v w="$WORK" '$5 == w || index($5, w "/") == 1 { print $5 }' /proc/self/mountinfo |
-    sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
-  rm -rf "$WORK"
+  for w in "$WORK" "$RUNWORK"; do
+    awk -v w="$w" '$5 == w || index($5, w "/") == 1 { print $5 }' /proc/self/mountinfo |
+      sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+  done
+  rm -rf "$WORK" "$RUNWORK"
 }
 trap cleanup EXIT
 
@@ -132,8 +137,8 @@ hyperfine -N --style basic --warmup 2 --runs 10 --export-json "$WORK/ps.json" "$
 
 # -- 4. ps -a over created containers ----------------------------------------------------------
 # Private stores (the image only), grown to each size in turn with `create`.
-BC=("$BERTH" --root "$WORK/psc/berth" --runroot "$WORK/psc/berth-run")
-PC=(podman --root "$WORK/psc/podman" --runroot "$WORK/psc/podman-run" --tmpdir "$WORK/psc/podman-tmp"
+BC=("$BERTH" --root "$WORK/psc/berth" --runroot "$RUNWORK/psc-berth")
+PC=(podman --root "$WORK/psc/podman" --runroot "$RUNWORK/psc-podman" --tmpdir "$WORK/psc/podman-tmp"
     --runtime runc --cgroup-manager cgroupfs --events-backend file)
 if [ -n "${PS_SIZES-100 300 1000}" ]; then
   "${BC[@]}" image bootstrap busybox >/dev/null

@@ -63,6 +63,13 @@ pub struct Created {
     state: StoredState,
 }
 
+impl Created {
+    /// The init's start time (/proc/<pid>/stat field 22), as recorded in the state.
+    pub fn pid_start_time(&self) -> u64 {
+        self.state.pid_start_time
+    }
+}
+
 /// A container told to start by [`Runtime::start_created`], whose init may not have exec'd
 /// the user's program yet.
 #[derive(Debug)]
@@ -77,13 +84,6 @@ impl ExecPending {
         if let Some(fd) = &self.fifo {
             wait_for_exec(fd);
         }
-    }
-}
-
-impl Created {
-    /// The init's start time (/proc/<pid>/stat field 22), as recorded in the state.
-    pub fn pid_start_time(&self) -> u64 {
-        self.state.pid_start_time
     }
 }
 

@@ -117,7 +117,8 @@ pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Re
         if plan.new_user() {
             become_namespace_root()?;
         }
-        let deferred = plan.new & CloneFlags::CLONE_NEWNET;
+        // The cgroup namespace, also left out of the clone, follows the cgroup join.
+        let deferred = plan.new & (UNSHARED_BY_INIT - CloneFlags::CLONE_NEWCGROUP);
         if !deferred.is_empty() {
             unshare(deferred).map_err(|e| RuntimeError::sys(format!("unshare {deferred:?}"), e))?;
         }

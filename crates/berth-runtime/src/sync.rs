@@ -1,8 +1,8 @@
 //! The parent <-> init channel: a SOCK_SEQPACKET socketpair carrying one short text message per packet.
 
 use nix::sys::socket::{
-    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
-    MsgFlags, SockFlag, SockType,
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
 };
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -102,33 +102,18 @@ pub fn pair() -> Result<(Channel, Channel), SyncError> {
 impl Channel {
     /// Sends one message.
     pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
-        let data = msg.encode();
-        loop {
-            match send(self.0.as_raw_fd(), &data, MsgFlags::MSG_NOSIGNAL) {
-                Ok(_) => return Ok(()),
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(nix::errno::Errno::EPIPE) | Err(nix::errno::Errno::ECONNRESET) => {
-                    return Err(SyncError::Closed)
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.send_with_fds(msg, &[])
     }
 
     /// Sends one message with open files attached (SCM_RIGHTS).
     pub fn send_with_fds(&self, msg: &Msg, fds: &[BorrowedFd<'_>]) -> Result<(), SyncError> {
         let data = msg.encode();
         let raw: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
-        let cmsg = [ControlMessage::ScmRights(&raw)];
+        let rights = [ControlMessage::ScmRights(&raw)];
+        let cmsg: &[ControlMessage<'_>] = if raw.is_empty() { &[] } else { &rights };
         let iov = [IoSlice::new(&data)];
         loop {
-            match sendmsg::<()>(
-                self.0.as_raw_fd(),
-                &iov,
-                &cmsg,
-                MsgFlags::MSG_NOSIGNAL,
-                None,
-            ) {
+            match sendmsg::<()>(self.0.as_raw_fd(), &iov, cmsg, MsgFlags::MSG_NOSIGNAL, None) {
                 Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(nix::errno::Errno::EPIPE) | Err(nix::errno::Errno::ECONNRESET) => {

@@ -1,8 +1,8 @@
 //! Opt-in timing marks for the latency work on the `run` path: with `BERTH_TIMING=<file>` in the
 //! environment, [`mark`] appends `<pid> <CLOCK_MONOTONIC µs> <label>` to that file (one write per
-//! line, `O_APPEND`, to a descriptor opened at the first mark). The clock is shared by all processes, so the marks of the CLI, the shim
-//! (whose stderr is gone) and the container's init line up. Without the variable a mark costs
-//! one initialised `OnceLock` read.
+//! line, `O_APPEND`, to a descriptor opened at the first mark). The clock is shared by all
+//! processes, so the marks of the CLI, the shim (whose stderr is gone) and the container's init
+//! line up. Without the variable a mark costs one initialised `OnceLock` read.
 
 use std::ffi::OsString;
 use std::fs::File;

@@ -70,19 +70,11 @@ pub(crate) fn remove_parent(dir: &Path) -> Result<(), CgroupError> {
     }
 }
 
-/// Removes Berth's shared default parent (`<mount>/berth`, holding `/berth/<id>` cgroups) when
-/// `dir` is directly below it and it is now empty. Whichever container happened to create it, the
-/// last one to leave removes it; one still in use stays.
-pub(crate) fn remove_default_parent(mount_point: &Path, dir: &Path) -> Result<(), CgroupError> {
-    match dir.parent() {
-        Some(parent)
-            if parent.file_name() == Some(std::ffi::OsStr::new("berth"))
-                && parent.parent() == Some(mount_point) =>
-        {
-            remove_parent(parent)
-        }
-        _ => Ok(()),
-    }
+/// Whether `dir` is Berth's shared default parent, `<mount>/berth` (holding the `/berth/<id>`
+/// cgroups). Like docker's `/docker` it stays once made: removing it with the last container
+/// cost every next container its re-creation (one mkdir per v1 hierarchy, and the cpuset copy).
+pub(crate) fn is_default_parent(mount_point: &Path, dir: &Path) -> bool {
+    dir.file_name() == Some(std::ffi::OsStr::new("berth")) && dir.parent() == Some(mount_point)
 }
 
 pub(crate) fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {

@@ -548,19 +548,18 @@ impl Cgroup for V1 {
                 first_err.get_or_insert(e);
             }
         }
-        // Parents we made ourselves, innermost first; one still in use (another container
-        // below it) stays.
+        // Parents we made ourselves, innermost first, but for the shared default parent; one
+        // still in use (another container below it) stays.
         let created = std::mem::take(&mut *self.created.lock().unwrap_or_else(|e| e.into_inner()));
         for dir in created.iter().rev() {
-            if self.hiers.iter().any(|h| &h.dir == dir) {
+            if self
+                .hiers
+                .iter()
+                .any(|h| &h.dir == dir || fsutil::is_default_parent(&h.mount_point, dir))
+            {
                 continue;
             }
             if let Err(e) = fsutil::remove_parent(dir) {
-                first_err.get_or_insert(e);
-            }
-        }
-        for h in &self.hiers {
-            if let Err(e) = fsutil::remove_default_parent(&h.mount_point, &h.dir) {
                 first_err.get_or_insert(e);
             }
         }

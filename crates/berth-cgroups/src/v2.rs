@@ -584,13 +584,12 @@ impl Cgroup for V2 {
             }
         }
         let created = std::mem::take(&mut *self.created.lock().unwrap_or_else(|e| e.into_inner()));
-        for dir in created.iter().rev().filter(|d| **d != self.dir) {
+        let ours =
+            |d: &&PathBuf| **d != self.dir && !fsutil::is_default_parent(&self.mount_point, d);
+        for dir in created.iter().rev().filter(ours) {
             if let Err(e) = fsutil::remove_parent(dir) {
                 first_err.get_or_insert(e);
             }
-        }
-        if let Err(e) = fsutil::remove_default_parent(&self.mount_point, &self.dir) {
-            first_err.get_or_insert(e);
         }
         first_err.map_or(Ok(()), Err)
     }
@@ -767,25 +766,29 @@ mod tests {
         );
     }
 
-    /// Two containers share `/berth`; the one that created it leaves first: the other, leaving
-    /// last, removes the now empty parent.
+    /// Two containers share `/berth`: it stays when both are gone (as docker's `/docker`
+    /// does), while a parent made for one container's nested path goes with it.
     #[test]
-    fn last_container_out_removes_the_shared_default_parent() {
+    fn the_shared_default_parent_stays_and_own_parents_go() {
         let root = fake_root();
         let a = V2::new(root.path(), "/", "/berth/a");
         a.create().unwrap();
         let b = V2::new(root.path(), "/", "/berth/b");
         b.create().unwrap();
+        let c = V2::new(root.path(), "/", "/nested/c");
+        c.create().unwrap();
         // A fake cgroupfs does not refuse rmdir of a dir with files: empty the leaves first.
-        for c in ["berth/a", "berth/b"] {
-            for f in std::fs::read_dir(root.path().join(c)).unwrap() {
+        for leaf in ["berth/a", "berth/b", "nested/c"] {
+            for f in std::fs::read_dir(root.path().join(leaf)).unwrap() {
                 std::fs::remove_file(f.unwrap().path()).unwrap();
             }
         }
         a.destroy().unwrap();
-        assert!(root.path().join("berth").is_dir(), "b still uses /berth");
         b.destroy().unwrap();
-        assert!(!root.path().join("berth").exists(), "/berth left behind");
+        c.destroy().unwrap();
+        assert!(root.path().join("berth").is_dir(), "/berth removed");
+        assert!(!root.path().join("berth/a").exists());
+        assert!(!root.path().join("nested").exists(), "/nested left behind");
     }
 
     #[test]

@@ -109,8 +109,15 @@ impl Engine {
 
         // Volumes and mounts (creates named and anonymous volumes).
         let volumes = self.volumes()?;
-        let existing: std::collections::BTreeSet<String> =
-            volumes.list()?.into_iter().map(|v| v.name).collect();
+        // Listed only when some mount may make one (a listing reads every volume's record).
+        let may_make_volumes = host_config.binds.as_ref().is_some_and(|b| !b.is_empty())
+            || host_config.mounts.as_ref().is_some_and(|m| !m.is_empty())
+            || config.volumes.as_ref().is_some_and(|v| !v.is_empty());
+        let existing: std::collections::BTreeSet<String> = if may_make_volumes {
+            volumes.list()?.into_iter().map(|v| v.name).collect()
+        } else {
+            Default::default()
+        };
         let mounts = crate::spec::plan_mounts(&config, &host_config, volumes)?;
         for m in &mounts {
             if m.kind == "volume" && !existing.contains(&m.name) {

@@ -176,21 +176,7 @@ impl Engine {
             },
         )?;
         berth_sys::timing::mark("rootfs mounted");
-        state::update(&self.paths, id, |s| {
-            s.rootfs_mounted = true;
-            s.boot_id = state::boot_id().to_string();
-            s.pid = 0;
-            s.pid_start_time = 0;
-            s.shim_pid = 0;
-            s.shim_start_time = 0;
-            s.error.clear();
-            s.manually_stopped = false;
-            s.health = None;
-            // Set again by the shim when it records the start: tells below whether it did.
-            s.started_at.clear();
-        })?;
         let dir = self.paths.container_dir(id);
-        crate::spec::write_etc_files(&dir, &rec.hostname, &rec.host_config)?;
         let rootfs = self.paths.rootfs(id);
         let init = if rec.host_config.init.unwrap_or(false) {
             init_binary()
@@ -234,30 +220,51 @@ impl Engine {
             restart_count: st.restart_count,
             storage_driver: rec.driver.clone(),
             attach_at_spawn: false,
+            files_follow: false,
         };
+        let shim_failed = |e| match e {
+            ShimError::Start { message, .. } => EngineError::Shim(message),
+            e => e.into(),
+        };
+        // The shim loads and checks the bundle while the state and the /etc files are written.
+        let shim = shim
+            .configure(&config, o.attach.as_ref())
+            .map_err(shim_failed)?;
         berth_sys::timing::mark("spec written");
-        let spawned = shim
-            .finish(&config, o.attach.as_ref())
-            .map_err(|e| match e {
-                ShimError::Start { message, .. } => EngineError::Shim(message),
-                e => e.into(),
-            })?;
+        state::update(&self.paths, id, |s| {
+            s.rootfs_mounted = true;
+            s.boot_id = state::boot_id().to_string();
+            s.pid = 0;
+            s.pid_start_time = 0;
+            s.shim_pid = 0;
+            s.shim_start_time = 0;
+            s.error.clear();
+            s.manually_stopped = false;
+            s.health = None;
+            // Set again by the shim when it records the start: tells below whether it did.
+            s.started_at.clear();
+        })?;
+        crate::spec::write_etc_files(&dir, &rec.hostname, &rec.host_config)?;
+        let spawned = shim.finish().map_err(shim_failed)?;
         berth_sys::timing::mark("shim reported");
         // A shim that did not record the running state itself: record it here. (Not when it
         // did and the container has already exited: `shim_pid` is 0 again then, but
-        // `started_at` is set.)
-        state::update(&self.paths, id, |s| {
-            if s.shim_pid == 0 && s.started_at.is_empty() {
-                s.status = Status::Running;
-                s.pid = spawned.pid;
-                s.pid_start_time = state::start_time(spawned.pid).unwrap_or(0);
-                s.shim_pid = spawned.shim_pid;
-                s.shim_start_time = state::start_time(spawned.shim_pid).unwrap_or(0);
-                s.boot_id = state::boot_id().to_string();
-                s.started_at = now_rfc3339();
-                s.exit_code = 0;
-            }
-        })?;
+        // `started_at` is set. Nor for an attached start, which the shim reports before it
+        // records it.)
+        if o.attach.is_none() {
+            state::update(&self.paths, id, |s| {
+                if s.shim_pid == 0 && s.started_at.is_empty() {
+                    s.status = Status::Running;
+                    s.pid = spawned.pid;
+                    s.pid_start_time = state::start_time(spawned.pid).unwrap_or(0);
+                    s.shim_pid = spawned.shim_pid;
+                    s.shim_start_time = state::start_time(spawned.shim_pid).unwrap_or(0);
+                    s.boot_id = state::boot_id().to_string();
+                    s.started_at = now_rfc3339();
+                    s.exit_code = 0;
+                }
+            })?;
+        }
         Ok(Started {
             id: id.to_string(),
             pid: spawned.pid,

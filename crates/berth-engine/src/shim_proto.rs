@@ -136,6 +136,9 @@ pub struct ShimConfig {
     pub storage_driver: String,
     /// Set by [`spawn`]: an `attach` message follows the config (foreground fast path).
     pub attach_at_spawn: bool,
+    /// Set by [`PendingShim::configure`]: the caller is still writing the container's /etc
+    /// files; a `files-ready` message says when the container may be made.
+    pub files_follow: bool,
 }
 
 /// The paths a shim uses, from root, runroot and id (the layout of the issue 4 contract).
@@ -258,6 +261,8 @@ pub enum ClientMsg {
     },
     /// The client's terminal changed size.
     Resize { rows: u16, cols: u16 },
+    /// The container's files are written (spawn handshake, after a config with `files_follow`).
+    FilesReady,
 }
 
 /// A message from the shim to a client.
@@ -314,6 +319,7 @@ impl ClientMsg {
                 format!("attach {} {r} {c} {}\n", u8::from(*stdin), hex(detach_keys))
             }
             ClientMsg::Resize { rows, cols } => format!("resize {rows} {cols}\n"),
+            ClientMsg::FilesReady => "files-ready\n".into(),
         })
     }
 
@@ -336,6 +342,7 @@ impl ClientMsg {
                     detach_keys: unhex(keys)?,
                 })
             }
+            "files-ready" => Some(ClientMsg::FilesReady),
             "resize" => {
                 let (r, c) = rest.split_once(' ')?;
                 Some(ClientMsg::Resize {
@@ -751,21 +758,37 @@ impl PendingShim {
     /// Hands the shim its configuration (and the caller's stdio with `attach`), then waits until
     /// it reports the container started (or why not).
     pub fn finish(
-        mut self,
+        self,
         config: &ShimConfig,
         attach: Option<&AttachRequest<'_>>,
     ) -> Result<Spawned, ShimError> {
+        self.configure_with(config, attach, false)?.finish()
+    }
+
+    /// Hands the shim its configuration (and the caller's stdio with `attach`) while the caller
+    /// still writes the container's /etc files: the shim loads and checks the bundle meanwhile,
+    /// and makes the container only once [`ConfiguredShim::finish`] says the files are there.
+    pub fn configure(
+        self,
+        config: &ShimConfig,
+        attach: Option<&AttachRequest<'_>>,
+    ) -> Result<ConfiguredShim, ShimError> {
+        self.configure_with(config, attach, true)
+    }
+
+    fn configure_with(
+        mut self,
+        config: &ShimConfig,
+        attach: Option<&AttachRequest<'_>>,
+        files_follow: bool,
+    ) -> Result<ConfiguredShim, ShimError> {
         let mut shim_config = config.clone();
         shim_config.attach_at_spawn = attach.is_some();
+        shim_config.files_follow = files_follow;
         // An error here drops `self`, which reaps the first shim process. (A shim that stays our
         // child once started is never waited for: the caller exits first, or collects it.)
         let config = ClientMsg::Config(Box::new(shim_config)).encode()?;
-        let ours = self.ours.take().expect("a pending shim has its socket");
-        let mut child = self.child.take().expect("a pending shim has its process");
-        let died = |status: Option<i32>| ShimError::ShimDied {
-            id: self.id.clone(),
-            status,
-        };
+        let ours = self.ours.as_ref().expect("a pending shim has its socket");
         let sent = send_line(ours.as_fd(), &config, &[])
             .map_err(|source| ShimError::Send {
                 what: "the configuration",
@@ -778,27 +801,79 @@ impl PendingShim {
         // The first shim process exits as soon as it has forked the real one; a shim that stays
         // our child is waited for only when it could not take its configuration.
         let status = match self.parent {
-            ShimParent::Detached => child.wait().ok().and_then(|s| s.code()),
-            ShimParent::Caller if sent.is_err() => child.wait().ok().and_then(|s| s.code()),
-            ShimParent::Caller => None,
+            ShimParent::Caller if sent.is_ok() => None,
+            _ => self
+                .child
+                .take()
+                .and_then(|mut c| c.wait().ok())
+                .and_then(|s| s.code()),
         };
         if sent.is_err() && status != Some(0) {
-            return Err(died(status));
+            return Err(ShimError::ShimDied {
+                id: self.id.clone(),
+                status,
+            });
         }
         sent?;
+        Ok(ConfiguredShim {
+            pending: self,
+            attached: attach.is_some(),
+            files_follow,
+            status,
+        })
+    }
+}
+
+/// A shim that has its configuration: [`ConfiguredShim::finish`] lets it make the container.
+/// Dropped unfinished, the shim gives up before it makes anything.
+#[derive(Debug)]
+pub struct ConfiguredShim {
+    pending: PendingShim,
+    attached: bool,
+    /// Whether the shim waits for `files-ready` before it makes the container.
+    files_follow: bool,
+    /// The exit status of the first shim process when it was waited for already.
+    status: Option<i32>,
+}
+
+impl ConfiguredShim {
+    /// Tells the shim the container's files are in place (when it waits for that), then waits
+    /// until it reports the container started (or why not).
+    pub fn finish(mut self) -> Result<Spawned, ShimError> {
+        let id = self.pending.id.clone();
+        let ours = self
+            .pending
+            .ours
+            .take()
+            .expect("a configured shim has its socket");
+        let child = self.pending.child.take();
+        let parent = self.pending.parent;
+        let status = self.status;
+        // The shim closed its end without a report: it is gone (or going).
+        let died = |child: Option<std::process::Child>| {
+            let status = match parent {
+                ShimParent::Caller => child.and_then(|mut c| c.wait().ok()).and_then(|s| s.code()),
+                ShimParent::Detached => status,
+            };
+            ShimError::ShimDied {
+                id: id.clone(),
+                status: status.filter(|c| *c != 0),
+            }
+        };
+        if self.files_follow {
+            let ready = ClientMsg::FilesReady.encode()?;
+            if send_line(ours.as_fd(), &ready, &[]).is_err() {
+                return Err(died(child));
+            }
+        }
         let mut reader = LineReader::default();
         loop {
             let Some(line) = reader.read_line(ours.as_fd()).map_err(ShimError::Recv)? else {
-                // The shim closed its end without a report: it is gone (or going).
-                let status = match self.parent {
-                    ShimParent::Caller => child.wait().ok().and_then(|s| s.code()),
-                    ShimParent::Detached => status,
-                };
-                return Err(died(status.filter(|c| *c != 0)));
+                return Err(died(child));
             };
             match ShimMsg::parse(&line) {
                 Some(ShimMsg::Started { pid, shim_pid }) => {
-                    let control = attach.is_some().then(|| Control::from_fd(ours, reader));
+                    let control = self.attached.then(|| Control::from_fd(ours, reader));
                     return Ok(Spawned {
                         pid,
                         shim_pid,
@@ -866,6 +941,7 @@ mod tests {
                 detach_keys: vec![],
             },
             ClientMsg::Resize { rows: 1, cols: 2 },
+            ClientMsg::FilesReady,
         ];
         for m in msgs {
             let line = m.encode().unwrap();

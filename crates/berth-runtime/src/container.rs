@@ -190,16 +190,20 @@ impl Runtime {
     }
 
     /// [`Runtime::create`] for a caller that starts the container itself next: the returned
-    /// record lets [`Runtime::start_created`] skip rereading the state from disk. `meanwhile`
-    /// runs once the init is cloned and in its cgroup, while it sets up its rootfs (milliseconds
-    /// during which this process would only wait): work the caller needs soon costs nothing
-    /// there. It must not wait on the container.
+    /// record lets [`Runtime::start_created`] skip rereading the state from disk.
+    /// `before_clone` runs once the config is loaded and checked, just before the init is
+    /// made: it returns when the files the container mounts are in place (another process may
+    /// still be writing them until then); its error aborts the create. `meanwhile` runs once
+    /// the init is cloned, while it sets up its rootfs (milliseconds during which this process
+    /// would only wait): work the caller needs soon costs nothing there. It must not wait on
+    /// the container.
     pub fn create_for_start(
         &self,
         o: &CreateOptions,
+        before_clone: &mut dyn FnMut() -> std::result::Result<(), String>,
         meanwhile: &mut dyn FnMut(),
     ) -> Result<Created> {
-        let (pid, _, state) = self.create_with_state(o, false, meanwhile)?;
+        let (pid, _, state) = self.create_with_state(o, false, before_clone, meanwhile)?;
         Ok(Created { pid, state })
     }
 
@@ -210,7 +214,7 @@ impl Runtime {
         o: &CreateOptions,
         foreground: bool,
     ) -> Result<(Pid, Option<OwnedFd>)> {
-        self.create_with_state(o, foreground, &mut || {})
+        self.create_with_state(o, foreground, &mut || Ok(()), &mut || {})
             .map(|(pid, console, _)| (pid, console))
     }
 
@@ -218,6 +222,7 @@ impl Runtime {
         &self,
         o: &CreateOptions,
         foreground: bool,
+        before_clone: &mut dyn FnMut() -> std::result::Result<(), String>,
         meanwhile: &mut dyn FnMut(),
     ) -> Result<(Pid, Option<OwnedFd>, StoredState)> {
         state::validate_id(&o.id)?;
@@ -346,6 +351,7 @@ impl Runtime {
         } else {
             (plan.new - init::UNSHARED_BY_INIT).bits() as u64
         };
+        before_clone().map_err(RuntimeError::Init)?;
         let (parent_end, child_end) =
             sync::pair().map_err(|e| RuntimeError::Init(e.to_string()))?;
 
@@ -494,6 +500,24 @@ impl Runtime {
             .ok_or_else(|| RuntimeError::Init("the init vanished after it was ready".into()))?
             .start_time;
         state::save(&dir, &stored)?;
+        // Meanwhile the init set up its process: a failure there is still create's.
+        match parent_end.recv() {
+            Ok(Msg::Armed) => {}
+            Ok(Msg::Error(e)) => return Err(RuntimeError::Init(e)),
+            Ok(other) => {
+                return Err(RuntimeError::Init(format!(
+                    "unexpected message {other:?} from the init"
+                )))
+            }
+            Err(_) => {
+                let status = waitpid(init_pid, None).ok();
+                guard.children.retain(|p| *p != init_pid);
+                return Err(RuntimeError::Init(format!(
+                    "the init exited before it was ready ({status:?})"
+                )));
+            }
+        }
+        berth_sys::timing::mark("rt init armed");
         if let Some(pid_file) = &o.pid_file {
             state::write_atomic(pid_file, init_pid.as_raw().to_string().as_bytes())?;
         }

@@ -28,8 +28,11 @@ pub enum Msg {
     HooksRequest,
     /// Parent -> child: those hooks succeeded; the container's state JSON for the in-container hooks.
     HooksDone(String),
-    /// Child -> parent: set up, waiting for start.
+    /// Child -> parent: the container is set up; the process's own set-up (limits, identity,
+    /// seccomp) follows while the parent records the container.
     Ready,
+    /// Child -> parent: the process is set up too; only the start is left.
+    Armed,
     /// Either way: a step failed; the text says which and why.
     Error(String),
 }
@@ -45,6 +48,7 @@ impl Msg {
             Msg::HooksRequest => b"hooks".to_vec(),
             Msg::HooksDone(state) => format!("hooks-done {state}").into_bytes(),
             Msg::Ready => b"ready".to_vec(),
+            Msg::Armed => b"armed".to_vec(),
             Msg::Error(e) => format!("error {e}").into_bytes(),
         }
     }
@@ -57,6 +61,7 @@ impl Msg {
             "cgroup" => Msg::CgroupJoined,
             "hooks" => Msg::HooksRequest,
             "ready" => Msg::Ready,
+            "armed" => Msg::Armed,
             _ => {
                 if let Some(p) = text.strip_prefix("pid ") {
                     Msg::Pid(p.parse().ok()?)
@@ -197,6 +202,7 @@ mod tests {
             Msg::HooksRequest,
             Msg::HooksDone("{}".into()),
             Msg::Ready,
+            Msg::Armed,
             Msg::Error("mount /proc: EPERM".into()),
         ] {
             a.send(&m).unwrap();

@@ -1,6 +1,7 @@
 //! Compiled filters cached on disk by digest, so that the runtime compiles a profile once.
 //!
-//! Key: SHA-256 of a format tag, the libseccomp version, the native architecture and the
+//! Key: SHA-256 of a format tag, the libseccomp version, the native architecture (and whether
+//! the kernel runs x32, which decides whether x32 rules are compiled) and the
 //! canonical JSON of the profile (serde's serialisation of the typed profile: fields in a fixed
 //! order, absent options left out). Entry: `<dir>/<hex>.bpf` holding
 //! [`CompiledFilter::to_bytes`], written to a temporary file, fsynced, renamed into place, and the
@@ -57,7 +58,7 @@ pub fn cache_key(seccomp: &LinuxSeccomp) -> Result<String, SeccompError> {
     Ok(hex(&h.finalize()))
 }
 
-/// libseccomp version and native architecture, computed once per process.
+/// libseccomp version, native architecture and x32 support, computed once per process.
 fn environment() -> &'static str {
     static ENV: OnceLock<String> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -65,8 +66,9 @@ fn environment() -> &'static str {
             .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
             .unwrap_or_else(|_| "unknown".into());
         format!(
-            "libseccomp {version}; arch {}; crate {}",
+            "libseccomp {version}; arch {}; x32 {}; crate {}",
             std::env::consts::ARCH,
+            berth_sys::seccomp::x32_abi_available(),
             env!("CARGO_PKG_VERSION")
         )
     })

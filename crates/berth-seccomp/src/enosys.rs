@@ -87,6 +87,18 @@ pub(crate) fn limits<'a>(
     out
 }
 
+/// Makes every x32 call return `ENOSYS`, as a kernel without the x32 ABI does (for a filter
+/// that leaves x32 out of libseccomp's program, which would refuse it as a foreign arch).
+pub(crate) fn refuse_x32(limits: &mut [Limit]) {
+    for l in limits
+        .iter_mut()
+        .filter(|l| l.audit_arch == AUDIT_ARCH_X86_64)
+    {
+        // Every x32 number has the bit set, so is above this.
+        l.max_x32 = Some(X32_SYSCALL_BIT - 1);
+    }
+}
+
 /// Where a jump goes, before offsets are known.
 #[derive(Clone, Copy)]
 enum To {
@@ -279,6 +291,25 @@ mod tests {
             RET_ALLOW
         );
         assert_eq!(eval(&limits, AUDIT_ARCH_X86_64, 451), ENOSYS);
+    }
+
+    #[test]
+    fn refused_x32_is_enosys_from_its_first_number() {
+        let mut limits = limits(
+            &[ScmpArch::X8664, ScmpArch::X86, ScmpArch::X32],
+            ["read", "write", "mkdir"].iter().copied(),
+        );
+        refuse_x32(&mut limits);
+        for nr in [0, 1, 83, 547] {
+            assert_eq!(
+                eval(&limits, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | nr),
+                ENOSYS
+            );
+        }
+        // The native calls and i386 are untouched.
+        assert_eq!(eval(&limits, AUDIT_ARCH_X86_64, 83), RET_ALLOW);
+        assert_eq!(eval(&limits, AUDIT_ARCH_X86_64, 84), ENOSYS);
+        assert_eq!(eval(&limits, AUDIT_ARCH_I386, 39), RET_ALLOW);
     }
 
     #[test]

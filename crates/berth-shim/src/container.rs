@@ -55,7 +55,9 @@ fn put_at(fd: &impl AsFd, target: i32) -> Result<(), String> {
 
 /// Creates and starts container `id` from `bundle`. The container's init inherits the shim's fds
 /// 0/1/2 at create, so they point at the container's pipes just for that call, and at /dev/null
-/// again after. On failure, the half-made container is deleted and the error text returned.
+/// again after. `before_clone` and `meanwhile` run as in [`Runtime::create_for_start`]. On
+/// failure, the half-made container is deleted and the error text returned.
+#[allow(clippy::too_many_arguments)]
 pub fn launch(
     rt: &Runtime,
     id: &str,
@@ -63,6 +65,7 @@ pub fn launch(
     run_dir: &Path,
     cfg: &ShimConfig,
     tty_size: Option<(u16, u16)>,
+    before_clone: &mut dyn FnMut() -> Result<(), String>,
     meanwhile: &mut dyn FnMut(),
 ) -> Result<Incarnation, String> {
     // A leftover from a shim that died (kill -9): make room.
@@ -101,7 +104,7 @@ pub fn launch(
         let listener = berth_engine::shim_proto::with_short_path(&console_path, |p| {
             let l = std::os::unix::net::UnixListener::bind(p)?;
             opts.console_socket = Some(p.to_path_buf());
-            pid = rt.create_for_start(&opts, meanwhile);
+            pid = rt.create_for_start(&opts, before_clone, meanwhile);
             Ok(l)
         })
         .map_err(|e| format!("console socket {}: {e}", console_path.display()))?;
@@ -139,7 +142,7 @@ pub fn launch(
         }
         put_at(&out_w, 1)?;
         put_at(&err_w, 2)?;
-        let pid = rt.create_for_start(&opts, meanwhile);
+        let pid = rt.create_for_start(&opts, before_clone, meanwhile);
         for fd in 0..3 {
             put_at(&devnull, fd)?;
         }

@@ -5,7 +5,7 @@ use crate::container::{launch, Incarnation};
 use crate::detach::DetachScanner;
 use crate::health::{self, Check, Probe};
 use crate::restart::{should_restart, Backoff};
-use crate::store::{now_text, start_time, Store};
+use crate::store::{now_text, start_time, StartRecord, Store};
 use berth_engine::logfile::{LineSplitter, LogWriter, RotateOptions, Stream};
 use berth_engine::shim_proto::{
     send_line, start_error_code, ClientMsg, LineReader, ShimConfig, ShimMsg, ShimPaths,
@@ -24,6 +24,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// How long the start of an attached container may go unrecorded: one that exits within it
+/// is written once, exited (a `run --rm` of a short command: not at all), instead of twice.
+const START_RECORD_GRACE: Duration = Duration::from_millis(2);
 
 /// The copy buffer: small, the shim must stay tiny.
 const CHUNK: usize = 8 * 1024;
@@ -121,6 +125,10 @@ pub struct Monitor {
     shim_pid: i32,
     /// The shim's own start time, read at the first launch.
     shim_start_time: Option<u64>,
+    /// A start not written to the state yet (attached runs: see `Monitor::run`), and when it
+    /// is written at the latest unless the container exits first.
+    unrecorded_start: Option<StartRecord>,
+    record_start_by: Option<Instant>,
     /// The last terminal size a client asked for (applied again at restarts).
     tty_size: Option<(u16, u16)>,
     buf: Vec<u8>,
@@ -194,10 +202,37 @@ impl Monitor {
         // Foreground `run --rm` waits for the removal: the engine that does it is opened while
         // the container's init sets up. (Not for detached ones: a database connection held for
         // a container's whole life costs memory.)
-        let wants_engine = m.cfg.auto_remove && spawner.io.is_some();
-        match m.launch(wants_engine) {
+        let attached = spawner.io.is_some();
+        let wants_engine = m.cfg.auto_remove && attached;
+        // A detached start is reported once recorded: the spawner's caller may look at the
+        // state next (`run -d` then `ps`). An attached one is reported first: its caller only
+        // waits for the exit, and a container that exits at once is then written once.
+        // With `files_follow` the spawner still writes the container's /etc files: the bundle is
+        // loaded meanwhile, the container made once it says they are there. A spawner that
+        // gives up before (its own start failed) has recorded why: nothing is recorded here.
+        let files_follow = m.cfg.files_follow;
+        let mut abandoned = false;
+        let mut files_ready = || {
+            if !files_follow {
+                return Ok(());
+            }
+            match spawner.reader.read_line(spawner.sock.as_fd()) {
+                Ok(Some(l)) if ClientMsg::parse(&l) == Some(ClientMsg::FilesReady) => Ok(()),
+                Ok(Some(l)) => Err(format!("bad handshake line {l:?}")),
+                _ => {
+                    abandoned = true;
+                    Err("the starting process went away".to_string())
+                }
+            }
+        };
+        let launched = m.launch(wants_engine, !attached, &mut files_ready);
+        if abandoned {
+            m.cleanup_files();
+            return 1;
+        }
+        match launched {
             Ok(pid) => {
-                berth_sys::timing::mark("shim recorded start");
+                berth_sys::timing::mark("shim launched container");
                 spawner.send(&ShimMsg::Started {
                     pid: pid.as_raw(),
                     shim_pid: m.shim_pid,
@@ -298,6 +333,8 @@ impl Monitor {
             probe_process,
             shim_pid,
             shim_start_time: None,
+            unrecorded_start: None,
+            record_start_by: None,
             _pid_lock: pid_lock,
             exit_code: 0,
             tty_size: None,
@@ -350,10 +387,16 @@ fn until(t: Option<Instant>, now: Instant) -> Option<Duration> {
 }
 
 impl Monitor {
-    /// Starts (or restarts) the container and records it running.
-    /// Creates and starts the container; with `open_engine`, the engine for its removal is
-    /// opened while the init sets up.
-    fn launch(&mut self, open_engine: bool) -> Result<Pid, String> {
+    /// Creates and starts (or restarts) the container; with `open_engine`, the engine for its
+    /// removal is opened while the init sets up. With `record_now` the start is recorded
+    /// (while the init execs) before this returns; otherwise it waits in `unrecorded_start`
+    /// for `record_start`.
+    fn launch(
+        &mut self,
+        open_engine: bool,
+        record_now: bool,
+        before_clone: &mut dyn FnMut() -> Result<(), String>,
+    ) -> Result<Pid, String> {
         let mut engine = None;
         let (root, runroot, driver) = (&self.root, &self.runroot, &self.cfg.storage_driver);
         let mut meanwhile = || {
@@ -370,6 +413,7 @@ impl Monitor {
             &self.paths.run_dir,
             &self.cfg,
             self.tty_size,
+            before_clone,
             &mut meanwhile,
         )?;
         if engine.is_some() {
@@ -383,26 +427,23 @@ impl Monitor {
             let now = Instant::now();
             now + c.next_wait(now, now)
         });
-        let health = self.health.clone();
-        let (shim_pid, restarts) = (self.shim_pid, self.restart_count);
+        let shim_pid = self.shim_pid;
         let shim_start_time = *self
             .shim_start_time
             .get_or_insert_with(|| start_time(shim_pid));
-        if let Err(e) = self.store.update(|s| {
-            s.status = Status::Running;
-            s.pid = pid.as_raw();
-            s.pid_start_time = pid_start_time;
-            s.shim_pid = shim_pid;
-            s.shim_start_time = shim_start_time;
-            s.boot_id = berth_engine::state::boot_id().to_string();
-            s.exit_code = 0;
-            s.error.clear();
-            s.oom_killed = false;
-            s.started_at = now_text();
-            s.restart_count = restarts;
-            s.health = health;
-        }) {
-            diag(&self.paths, &e.to_string());
+        self.unrecorded_start = Some(StartRecord {
+            pid: pid.as_raw(),
+            pid_start_time,
+            shim_pid,
+            shim_start_time,
+            started_at: now_text(),
+            restart_count: self.restart_count,
+            health: self.health.clone(),
+        });
+        if record_now {
+            self.record_start();
+        } else {
+            self.record_start_by = Some(Instant::now() + START_RECORD_GRACE);
         }
         // Recorded while the init exec'd; reported running only once it has (a stop sent
         // before would meet the runtime's code, not the user's program).
@@ -410,6 +451,16 @@ impl Monitor {
             p.wait();
         }
         Ok(pid)
+    }
+
+    /// Writes the start that `launch` left unrecorded, if any.
+    fn record_start(&mut self) {
+        self.record_start_by = None;
+        if let Some(r) = self.unrecorded_start.take() {
+            if let Err(e) = self.store.update(|s| r.apply(s)) {
+                diag(&self.paths, &e.to_string());
+            }
+        }
     }
 
     /// The first start failed: docker keeps the status (created) and records the error.
@@ -437,6 +488,7 @@ impl Monitor {
         while self.alive() {
             let now = Instant::now();
             let timeout = [
+                until(self.record_start_by, now),
                 until(self.restart_at, now),
                 until(self.next_probe, now),
                 until(self.probe.as_ref().map(|p| p.deadline), now),
@@ -701,6 +753,8 @@ impl Monitor {
         if self.cfg.auto_remove {
             // `--rm` (never with a restart policy): the container is removed next, in
             // final_exit; a `run` waiting for that gets the code now and the close after.
+            // (A start not recorded yet is written only if the removal fails.)
+            self.record_start_by = None;
             self.exit_code = code;
             for c in &mut self.clients {
                 c.send(&ShimMsg::Exit(code));
@@ -724,7 +778,13 @@ impl Monitor {
         // Unmounted before the exit is recorded: whoever waits for it (stop, rm) finds the
         // container's rootfs released.
         let unmounted = !restart && self.unmount_rootfs();
+        // A start not recorded yet is written along with the exit, in one update.
+        let start = self.unrecorded_start.take();
+        self.record_start_by = None;
         if let Err(e) = self.store.update(|s| {
+            if let Some(r) = &start {
+                r.apply(s);
+            }
             s.rootfs_mounted &= !unmounted;
             s.status = if restart {
                 Status::Restarting
@@ -752,6 +812,9 @@ impl Monitor {
 
     fn timers(&mut self) {
         let now = Instant::now();
+        if self.record_start_by.is_some_and(|t| t <= now) {
+            self.record_start();
+        }
         if self.restart_at.is_some_and(|t| t <= now) {
             self.restart_at = None;
             if self.store.manually_stopped() {
@@ -763,7 +826,7 @@ impl Monitor {
                 return;
             }
             self.restart_count += 1;
-            if let Err(e) = self.launch(false) {
+            if let Err(e) = self.launch(false, true, &mut || Ok(())) {
                 diag(&self.paths, &format!("restart failed: {e}"));
                 let code = start_error_code(&e);
                 let manually = self.store.manually_stopped();
@@ -970,7 +1033,11 @@ impl Monitor {
                 Err(e) => {
                     diag(&self.paths, &format!("--rm: {why}; then {e}"));
                     let code = self.exit_code;
+                    let start = self.unrecorded_start.take();
                     let _ = self.store.update(|s| {
+                        if let Some(r) = &start {
+                            r.apply(s);
+                        }
                         s.rootfs_mounted &= !unmounted;
                         s.status = Status::Exited;
                         s.exit_code = code.into();

@@ -35,6 +35,36 @@ impl Store {
     }
 }
 
+/// The run fields of one start, kept until they are written (see `Monitor::record_start`).
+#[derive(Debug, Clone)]
+pub struct StartRecord {
+    pub pid: i32,
+    pub pid_start_time: u64,
+    pub shim_pid: i32,
+    pub shim_start_time: u64,
+    pub started_at: String,
+    pub restart_count: i64,
+    pub health: Option<berth_engine::types::Health>,
+}
+
+impl StartRecord {
+    /// Sets the state of a container running since this start.
+    pub fn apply(&self, s: &mut StateFile) {
+        s.status = state::Status::Running;
+        s.pid = self.pid;
+        s.pid_start_time = self.pid_start_time;
+        s.shim_pid = self.shim_pid;
+        s.shim_start_time = self.shim_start_time;
+        s.boot_id = state::boot_id().to_string();
+        s.exit_code = 0;
+        s.error.clear();
+        s.oom_killed = false;
+        s.started_at.clone_from(&self.started_at);
+        s.restart_count = self.restart_count;
+        s.health.clone_from(&self.health);
+    }
+}
+
 /// The start time of `pid` (/proc/<pid>/stat field 22), 0 when unknown.
 pub fn start_time(pid: i32) -> u64 {
     state::start_time(pid).unwrap_or(0)

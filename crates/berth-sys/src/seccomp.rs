@@ -155,6 +155,28 @@ pub fn current_mode() -> Result<i32, Errno> {
     }
 }
 
+/// Whether the kernel runs x32 system calls (`CONFIG_X86_X32_ABI`, off in most distribution
+/// kernels; always false off x86_64). Probed once per process with an x32 `getpid`, which such a
+/// kernel answers with `ENOSYS`. Under a seccomp filter the probe itself could be refused by a
+/// kill, so a filtered process does not probe and answers true (the cautious answer: rules for
+/// x32 are kept).
+pub fn x32_abi_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        if !cfg!(target_arch = "x86_64") {
+            return false;
+        }
+        if current_mode() != Ok(0) {
+            return true;
+        }
+        const X32_SYSCALL_BIT: libc::c_long = 0x4000_0000;
+        // SAFETY: getpid takes no arguments and cannot fail; with the x32 bit it either runs
+        // as x32 getpid or returns -ENOSYS.
+        let ret = unsafe { libc::syscall(X32_SYSCALL_BIT | libc::SYS_getpid) };
+        !(ret < 0 && Errno::last() == Errno::ENOSYS)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +208,22 @@ mod tests {
             install_filter(&[ret_allow], 1 << 20).unwrap_err(),
             InstallError::UnknownFlags { flags: 1 << 20 }
         );
+    }
+
+    /// The answer matches the kernel's configuration where it can be read.
+    #[test]
+    fn x32_probe_matches_the_kernel_config() {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let Ok(config) = std::fs::read_to_string(format!("/boot/config-{}", release.trim())) else {
+            eprintln!("skipped: no /boot/config of the running kernel to compare with");
+            return;
+        };
+        if current_mode() != Ok(0) {
+            eprintln!("skipped: this test runs under a seccomp filter");
+            return;
+        }
+        let configured = config.lines().any(|l| l == "CONFIG_X86_X32_ABI=y");
+        assert_eq!(x32_abi_available(), configured);
     }
 
     #[test]

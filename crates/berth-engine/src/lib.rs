@@ -55,7 +55,7 @@ pub use create::CreateOptions;
 pub use engine::{Engine, EngineOptions};
 pub use error::{EngineError, Result};
 pub use exec::ExecRequest;
-pub use lifecycle::{StartOptions, Started, StopOptions, WaitCondition};
+pub use lifecycle::{enter_start_namespace, StartOptions, Started, StopOptions, WaitCondition};
 pub use list::{ListOptions, Listed};
 pub use paths::Paths;
 pub use record::ContainerRecord;

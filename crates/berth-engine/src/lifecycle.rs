@@ -18,7 +18,7 @@ use crate::lock;
 use crate::mounting;
 use crate::process;
 use crate::record::ContainerRecord;
-use crate::shim_proto::{self, AttachRequest, Control, ShimConfig, ShimError};
+use crate::shim_proto::{self, AttachRequest, Control, PendingShim, ShimConfig, ShimError};
 use crate::state::{self, StateFile, Status};
 use crate::types::WaitResponse;
 use std::path::PathBuf;
@@ -30,6 +30,18 @@ pub struct StartOptions<'a> {
     /// Foreground fast path (`run` without `-d`, `start -a`): the caller's stdio, handed to
     /// the shim before the container starts so no output is missed.
     pub attach: Option<AttachRequest<'a>>,
+    /// A shim started before the container was made (see [`enter_start_namespace`]);
+    /// otherwise the start launches one.
+    pub shim: Option<PendingShim>,
+}
+
+/// For a short-lived caller about to create and start one container (`run`), so that the
+/// shim's exec overlaps the creation: enters the private mount namespace the rootfs will be
+/// mounted in (as the start would; the process must still have one thread), after which the
+/// caller starts the shim with [`PendingShim::ahead`] and passes it in [`StartOptions::shim`].
+/// A shim dropped unused exits without touching anything.
+pub fn enter_start_namespace() -> Result<()> {
+    mounting::enter_private_namespace().map(drop)
 }
 
 /// A started container.
@@ -146,20 +158,25 @@ impl Engine {
         &self,
         rec: &ContainerRecord,
         st: &StateFile,
-        o: StartOptions<'_>,
+        mut o: StartOptions<'_>,
     ) -> Result<Started> {
         let id = rec.id.as_str();
-        // The rootfs is mounted in a namespace the shim shares (see `mounting`).
-        mounting::enter_private_namespace()?;
-        // Started first: its exec and detaching fork run on the other core while the rootfs is
-        // mounted and the spec written.
-        let shim = shim_proto::launch(
-            id,
-            &self.paths.root,
-            &self.paths.runroot,
-            self.berth_bin.as_deref(),
-            self.shim_parent,
-        )?;
+        let shim = match o.shim.take() {
+            Some(shim) => shim,
+            None => {
+                // The rootfs is mounted in a namespace the shim shares (see `mounting`).
+                mounting::enter_private_namespace()?;
+                // Started first: its exec and detaching fork run on the other core while the
+                // rootfs is mounted and the spec written.
+                shim_proto::launch(
+                    Some(id),
+                    &self.paths.root,
+                    &self.paths.runroot,
+                    self.berth_bin.as_deref(),
+                    self.shim_parent,
+                )?
+            }
+        };
         berth_sys::timing::mark("shim launched");
         let snaps_dir = self.paths.snapshots_dir(self.driver.name());
         mounting::mount_rootfs(
@@ -208,6 +225,7 @@ impl Engine {
         std::fs::create_dir_all(&run_dir).map_err(EngineError::io("creating", &run_dir))?;
 
         let config = ShimConfig {
+            id: id.to_string(),
             tty: rec.config.tty,
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,

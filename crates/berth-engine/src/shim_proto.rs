@@ -111,6 +111,9 @@ impl berth_oci::Classify for ShimError {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ShimConfig {
+    /// The container. A shim started before its container was made (see
+    /// [`PendingShim::ahead`]) learns it here; otherwise it is on the shim's command line too.
+    pub id: String,
     /// `Config.Tty`: the container gets a pty.
     pub tty: bool,
     /// `Config.OpenStdin` (`-i`): the container's stdin is a pipe fed by attached clients.
@@ -675,7 +678,7 @@ pub fn berth_bin(given: Option<&Path>) -> Result<PathBuf, ShimError> {
 /// until it reports the container started (or why not).
 pub fn spawn(o: &SpawnOptions<'_>) -> Result<Spawned, ShimError> {
     launch(
-        &o.id,
+        Some(&o.id),
         &o.root,
         &o.runroot,
         o.berth_bin.as_deref(),
@@ -709,11 +712,22 @@ pub struct PendingShim {
 
 /// Starts `berth shim` for container `id`; see [`PendingShim`].
 pub fn launch(
-    id: &str,
+    id: Option<&str>,
     root: &Path,
     runroot: &Path,
     exe: Option<&Path>,
     parent: ShimParent,
+) -> Result<PendingShim, ShimError> {
+    launch_with(id, root, runroot, exe, parent, false)
+}
+
+fn launch_with(
+    id: Option<&str>,
+    root: &Path,
+    runroot: &Path,
+    exe: Option<&Path>,
+    parent: ShimParent,
+    network_namespace: bool,
 ) -> Result<PendingShim, ShimError> {
     let exe = berth_bin(exe)?;
     let (ours, theirs) = socketpair(
@@ -737,9 +751,12 @@ pub fn launch(
     if parent == ShimParent::Caller {
         cmd.arg("--no-fork");
     }
+    if network_namespace {
+        cmd.arg("--netns-ahead");
+    }
     // (No process group of its own here: the shim's first act is setsid, which a group leader
     // could not do.)
-    cmd.arg(id)
+    cmd.args(id)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -747,7 +764,7 @@ pub fn launch(
     drop(inherited);
     let child = spawned.map_err(|source| ShimError::Exec { exe, source })?;
     Ok(PendingShim {
-        id: id.to_string(),
+        id: id.unwrap_or_default().to_string(),
         child: Some(child),
         ours: Some(ours),
         parent,
@@ -755,6 +772,20 @@ pub fn launch(
 }
 
 impl PendingShim {
+    /// Starts a shim before its container is made: its exec overlaps the creation, and it
+    /// learns the container from its configuration ([`ShimConfig::id`]). With
+    /// `network_namespace` (the container will get a new one) the shim makes that namespace
+    /// while it waits.
+    pub fn ahead(
+        root: &Path,
+        runroot: &Path,
+        exe: Option<&Path>,
+        parent: ShimParent,
+        network_namespace: bool,
+    ) -> Result<PendingShim, ShimError> {
+        launch_with(None, root, runroot, exe, parent, network_namespace)
+    }
+
     /// Hands the shim its configuration (and the caller's stdio with `attach`), then waits until
     /// it reports the container started (or why not).
     pub fn finish(
@@ -784,6 +815,9 @@ impl PendingShim {
     ) -> Result<ConfiguredShim, ShimError> {
         let mut shim_config = config.clone();
         shim_config.attach_at_spawn = attach.is_some();
+        if self.id.is_empty() {
+            self.id.clone_from(&config.id);
+        }
         shim_config.files_follow = files_follow;
         // An error here drops `self`, which reaps the first shim process. (A shim that stays our
         // child once started is never waited for: the caller exits first, or collects it.)

@@ -37,6 +37,10 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// A network namespace made ahead for this container and used by nothing else (see
+    /// [`crate::namespaces::fresh_network_namespace`]): when the config asks for a new network
+    /// namespace, the init enters this one instead of making it.
+    pub network_namespace: Option<std::sync::Arc<OwnedFd>>,
 }
 
 /// A container as loaded from its state directory.
@@ -373,6 +377,9 @@ impl Runtime {
                     no_new_keyring: o.no_new_keyring,
                     late_namespaces: late,
                     wants_hooks,
+                    network_namespace: o.network_namespace.as_deref().filter(|_| {
+                        !late && plan.new.contains(nix::sched::CloneFlags::CLONE_NEWNET)
+                    }),
                 })
             }
             CloneResult::Parent(pid) => pid,

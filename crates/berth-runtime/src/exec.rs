@@ -253,7 +253,7 @@ fn exec_child(
         }
         // While our /proc is still the host's.
         crate::lsm::apply_apparmor(spec)?;
-        init::enter_namespaces(plan, channel, true)?;
+        init::enter_namespaces(plan, channel, true, None)?;
         if !joins_mount {
             nix::unistd::chroot(rootfs).map_err(|e| RuntimeError::sys("chroot", e))?;
         }

@@ -34,6 +34,8 @@ pub struct InitArgs<'a> {
     pub late_namespaces: bool,
     /// Whether the container hooks that run inside the container exist (a round trip is needed).
     pub wants_hooks: bool,
+    /// A new, unused network namespace to enter instead of making one (not with late namespaces).
+    pub network_namespace: Option<&'a OwnedFd>,
 }
 
 /// Runs the init to its execve; never returns. On failure the error goes to the parent.
@@ -68,6 +70,7 @@ impl InitArgs<'_> {
             no_new_keyring: self.no_new_keyring,
             late_namespaces: self.late_namespaces,
             wants_hooks: self.wants_hooks,
+            network_namespace: self.network_namespace,
         }
     }
 }
@@ -109,7 +112,13 @@ fn wait_for_cgroup(channel: &Channel) -> Result<()> {
 
 /// Enters the namespaces: waits for the parent, joins by path, creates late ones, forks into a pid
 /// namespace when needed. Returns in the process that becomes the container's init.
-pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Result<()> {
+/// `fresh_netns` (not with `late`) is entered instead of a network namespace being made.
+pub(crate) fn enter_namespaces(
+    plan: &Plan,
+    channel: &Channel,
+    late: bool,
+    fresh_netns: Option<&OwnedFd>,
+) -> Result<()> {
     channel
         .expect(Msg::Go, "go")
         .map_err(|e| sync_err("waiting for the parent", e))?;
@@ -118,7 +127,12 @@ pub(crate) fn enter_namespaces(plan: &Plan, channel: &Channel, late: bool) -> Re
             become_namespace_root()?;
         }
         // The cgroup namespace, also left out of the clone, follows the cgroup join.
-        let deferred = plan.new & (UNSHARED_BY_INIT - CloneFlags::CLONE_NEWCGROUP);
+        let mut deferred = plan.new & (UNSHARED_BY_INIT - CloneFlags::CLONE_NEWCGROUP);
+        if let Some(fd) = fresh_netns.filter(|_| deferred.contains(CloneFlags::CLONE_NEWNET)) {
+            setns(fd, CloneFlags::CLONE_NEWNET)
+                .map_err(|e| RuntimeError::sys("enter the network namespace made ahead", e))?;
+            deferred.remove(CloneFlags::CLONE_NEWNET);
+        }
         if !deferred.is_empty() {
             unshare(deferred).map_err(|e| RuntimeError::sys(format!("unshare {deferred:?}"), e))?;
         }
@@ -192,7 +206,12 @@ fn setup_and_exec(args: InitArgs<'_>) -> Result<std::convert::Infallible> {
     berth_sys::process::reset_signal_dispositions()
         .map_err(|e| RuntimeError::sys("reset signal dispositions", e))?;
     berth_sys::timing::mark("init begins");
-    enter_namespaces(args.plan, args.channel, args.late_namespaces)?;
+    enter_namespaces(
+        args.plan,
+        args.channel,
+        args.late_namespaces,
+        args.network_namespace,
+    )?;
     berth_sys::timing::mark("init got go");
     // With namespaces joined late, the parent put the first child in the cgroup before "go";
     // otherwise it makes the cgroup while we work, then moves us in or sends the files

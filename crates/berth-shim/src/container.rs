@@ -65,6 +65,7 @@ pub fn launch(
     run_dir: &Path,
     cfg: &ShimConfig,
     tty_size: Option<(u16, u16)>,
+    network_namespace: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     before_clone: &mut dyn FnMut() -> Result<(), String>,
     meanwhile: &mut dyn FnMut(),
 ) -> Result<Incarnation, String> {
@@ -91,6 +92,7 @@ pub fn launch(
     let mut opts = CreateOptions {
         id: id.to_string(),
         bundle: bundle.to_path_buf(),
+        network_namespace,
         ..Default::default()
     };
     let console_path = run_dir.join("console.sock");

@@ -27,10 +27,15 @@ struct Args {
     root: PathBuf,
     runroot: PathBuf,
     ctl_fd: RawFd,
-    id: String,
+    /// The container; `None` for a shim started before its container was made, which takes
+    /// it from its configuration.
+    id: Option<String>,
     /// `--no-fork`: the spawner is short-lived and lets the shim stay its child (it is
     /// re-parented when the spawner exits), so no detaching fork is needed.
     no_fork: bool,
+    /// `--netns-ahead`: the container will get a new network namespace; the shim makes it while
+    /// it waits for its configuration.
+    netns_ahead: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -39,6 +44,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut ctl = None;
     let mut id = None;
     let mut no_fork = false;
+    let mut netns_ahead = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| {
@@ -57,6 +63,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 )
             }
             "--no-fork" => no_fork = true,
+            "--netns-ahead" => netns_ahead = true,
             s if s.starts_with('-') => return Err(format!("unknown flag {s}")),
             s if id.is_none() => id = Some(s.to_string()),
             s => return Err(format!("unexpected argument {s}")),
@@ -66,8 +73,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         root: root.ok_or("--root is required")?,
         runroot: runroot.ok_or("--runroot is required")?,
         ctl_fd: ctl.ok_or("--ctl-fd is required")?,
-        id: id.ok_or("the container id is required")?,
+        id,
         no_fork,
+        netns_ahead,
     })
 }
 
@@ -98,7 +106,7 @@ pub fn main_from_args(args: &[String]) -> i32 {
             return 2;
         }
     };
-    if let Err(e) = berth_runtime::state::validate_id(&a.id) {
+    if let Some(Err(e)) = a.id.as_deref().map(berth_runtime::state::validate_id) {
         eprintln!("berth shim: {e}");
         return 2;
     }
@@ -122,7 +130,7 @@ pub fn main_from_args(args: &[String]) -> i32 {
     let _ = std::env::set_current_dir("/");
     let _ = close_fds_except(&[ctl.as_raw_fd()]);
     berth_sys::timing::mark("shim detached");
-    monitor::Monitor::run(&a.id, &a.root, &a.runroot, ctl)
+    monitor::Monitor::run(a.id.as_deref(), &a.root, &a.runroot, ctl, a.netns_ahead)
 }
 
 #[cfg(test)]
@@ -138,14 +146,21 @@ mod tests {
                 root: "/r".into(),
                 runroot: "/rr".into(),
                 ctl_fd: 5,
-                id: "abc".into(),
+                id: Some("abc".into()),
                 no_fork: false,
+                netns_ahead: false,
             }
         );
         assert!(
             parse_args(&v("--root /r --runroot /rr --ctl-fd 5 --no-fork abc"))
                 .unwrap()
                 .no_fork
+        );
+        assert_eq!(
+            parse_args(&v("--root /r --runroot /rr --ctl-fd 5"))
+                .unwrap()
+                .id,
+            None
         );
         assert!(parse_args(&v("--root /r abc")).is_err());
         assert!(parse_args(&v("--root /r --runroot /rr --ctl-fd x abc")).is_err());

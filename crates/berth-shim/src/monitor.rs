@@ -129,6 +129,8 @@ pub struct Monitor {
     /// is written at the latest unless the container exits first.
     unrecorded_start: Option<StartRecord>,
     record_start_by: Option<Instant>,
+    /// A network namespace made ahead for the first start (see `Monitor::run`).
+    network_namespace: Option<std::sync::Arc<OwnedFd>>,
     /// The last terminal size a client asked for (applied again at restarts).
     tty_size: Option<(u16, u16)>,
     buf: Vec<u8>,
@@ -165,20 +167,51 @@ pub fn diag(paths: &ShimPaths, msg: &str) {
 
 impl Monitor {
     /// Reads the handshake from `ctl`, starts the container, reports to the spawner and runs until
-    /// the container is gone for good. Returns the shim's exit status.
-    pub fn run(id: &str, root: &std::path::Path, runroot: &std::path::Path, ctl: OwnedFd) -> i32 {
-        let paths = ShimPaths::new(root, runroot, id);
+    /// the container is gone for good. Returns the shim's exit status. The container is `id`,
+    /// or when `None` (a shim started before its container was made) the one the configuration
+    /// names. With `netns_ahead` the container's network namespace is made while the
+    /// configuration is awaited (the spawner is still making the container).
+    pub fn run(
+        id: Option<&str>,
+        root: &std::path::Path,
+        runroot: &std::path::Path,
+        ctl: OwnedFd,
+        netns_ahead: bool,
+    ) -> i32 {
+        let network_namespace = netns_ahead
+            .then(|| berth_runtime::namespaces::fresh_network_namespace().ok())
+            .flatten()
+            .map(std::sync::Arc::new);
         let mut spawner = Client::new(ctl);
-        let cfg = match spawner.reader.read_line(spawner.sock.as_fd()) {
-            Ok(Some(l)) => match ClientMsg::parse(&l) {
-                Some(ClientMsg::Config(c)) => *c,
-                _ => {
-                    diag(&paths, &format!("bad handshake line {l:?}"));
+        let line = match spawner.reader.read_line(spawner.sock.as_fd()) {
+            Ok(Some(l)) => l,
+            _ => return 2,
+        };
+        let cfg = match ClientMsg::parse(&line) {
+            Some(ClientMsg::Config(c)) => *c,
+            _ => {
+                if let Some(id) = id {
+                    let paths = ShimPaths::new(root, runroot, id);
+                    diag(&paths, &format!("bad handshake line {line:?}"));
+                }
+                return 2;
+            }
+        };
+        let id = match id {
+            Some(id) => id.to_string(),
+            None => match berth_runtime::state::validate_id(&cfg.id) {
+                Ok(()) => cfg.id.clone(),
+                Err(e) => {
+                    spawner.send(&ShimMsg::Error {
+                        code: 125,
+                        message: format!("berth shim: {e}"),
+                    });
                     return 2;
                 }
             },
-            _ => return 2,
         };
+        let id = id.as_str();
+        let paths = ShimPaths::new(root, runroot, id);
         berth_sys::timing::mark("shim config received");
         // Only now: a spawner that gave up before the handshake leaves nothing behind.
         let _ = std::fs::create_dir_all(&paths.run_dir);
@@ -198,6 +231,7 @@ impl Monitor {
             }
         };
         m.tty_size = tty_size;
+        m.network_namespace = network_namespace;
         berth_sys::timing::mark("shim monitor ready");
         // Foreground `run --rm` waits for the removal: the engine that does it is opened while
         // the container's init sets up. (Not for detached ones: a database connection held for
@@ -334,6 +368,7 @@ impl Monitor {
             shim_pid,
             shim_start_time: None,
             unrecorded_start: None,
+            network_namespace: None,
             record_start_by: None,
             _pid_lock: pid_lock,
             exit_code: 0,
@@ -413,6 +448,8 @@ impl Monitor {
             &self.paths.run_dir,
             &self.cfg,
             self.tty_size,
+            // Used once: a restart makes its own.
+            self.network_namespace.take(),
             before_clone,
             &mut meanwhile,
         )?;

@@ -13,6 +13,8 @@ fn assert_nothing_created(b: &Berth, when: &str) {
         .unwrap_or_default();
     assert!(left.is_empty(), "container dirs left {when}: {left:?}");
     assert!(mounts_under(&b.dir).is_empty(), "mounts left {when}");
+    // `run` starts the shim before it makes the container: one that failed left none behind.
+    assert!(shims_of(&b.root).is_empty(), "shims left {when}");
 }
 
 #[test]

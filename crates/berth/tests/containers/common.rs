@@ -396,6 +396,26 @@ pub fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Pids of the `berth shim` processes working on the store at `root` (from /proc/*/cmdline).
+pub fn shims_of(root: &Path) -> Vec<i32> {
+    let root = root.to_string_lossy();
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<_> = cmdline
+                .split(|b| *b == 0)
+                .map(String::from_utf8_lossy)
+                .collect();
+            args.get(1).is_some_and(|a| a == "shim")
+                && args.windows(2).any(|w| w[0] == "--root" && w[1] == root)
+        })
+        .collect()
+}
+
 /// Whether `tool` is an executable on PATH.
 pub fn have(tool: &str) -> bool {
     std::env::var_os("PATH")

@@ -410,6 +410,31 @@ fn host_namespaces_and_stop_signal() {
     let host_links = std::fs::read_link("/proc/self/ns/ipc").unwrap();
     let out = b.sh(&["--ipc", "host"], "readlink /proc/self/ns/ipc");
     assert_eq!(out.trim(), host_links.to_string_lossy());
+    // A network namespace of its own (made ahead by the shim), only `lo` in it, one per
+    // container; `--network host` shares the host's.
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let host_net = host_net.to_string_lossy();
+    let script = "readlink /proc/self/ns/net; ls /sys/class/net";
+    let net = |mode: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(mode);
+        args.extend_from_slice(&["busybox", "sh", "-c", script]);
+        b.ok(&args)
+    };
+    // (Side by side: a namespace number is reused once its namespace is gone.)
+    let other = b.detached(&[], &["sleep", "30"]);
+    let other_pid = b.field(&other, "{{.State.Pid}}");
+    let other_net = std::fs::read_link(format!("/proc/{}/ns/net", other_pid.trim())).unwrap();
+    let a = net(&[]);
+    let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
+    assert_ne!(first(&a), host_net, "{a}");
+    assert_ne!(
+        first(&a),
+        other_net.to_string_lossy(),
+        "two containers, one network namespace"
+    );
+    assert_eq!(a.lines().skip(1).collect::<Vec<_>>(), ["lo"], "{a}");
+    assert_eq!(first(&net(&["--network", "host"])), host_net);
     // --stop-signal reaches the process: the trap records it and exits 0 before the timeout.
     b.detached(
         &[

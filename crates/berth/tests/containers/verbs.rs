@@ -547,3 +547,51 @@ fn diff_hides_the_engines_mountpoints_as_docker_does() {
     assert!(d.lines().any(|l| l == "D /bin/ls"), "{d}");
     assert!(!d.contains("/etc"), "{d}");
 }
+
+/// An attached start is reported before it is recorded: a container that exits at once is
+/// recorded with its start and its exit together; one that goes on is recorded running.
+#[test]
+fn attached_runs_record_their_start() {
+    need_root!();
+    let b = Berth::new();
+    b.code(
+        3,
+        &["run", "--name", "quick", "busybox", "sh", "-c", "exit 3"],
+    );
+    let s = b.inspect("quick")["State"].clone();
+    assert_eq!(s["Status"], "exited", "{s}");
+    assert_eq!(s["ExitCode"], 3, "{s}");
+    let (started, finished) = (s["StartedAt"].as_str(), s["FinishedAt"].as_str());
+    let (started, finished) = (started.unwrap_or(""), finished.unwrap_or(""));
+    assert!(started.starts_with("20") && finished >= started, "{s}");
+
+    let mut slow = b
+        .cmd()
+        .args(["run", "--name", "slow", "busybox", "sleep", "30"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    b.wait_until(
+        "slow to be recorded running",
+        Duration::from_secs(10),
+        || {
+            let out = b.run(&["inspect", "-f", "{{.State.Status}}", "slow"]);
+            out.stdout == b"running\n"
+        },
+    );
+    let s = b.inspect("slow")["State"].clone();
+    assert!(s["Pid"].as_i64().unwrap_or(0) > 0, "{s}");
+    assert!(
+        s["StartedAt"].as_str().unwrap_or("").starts_with("20"),
+        "{s}"
+    );
+    b.ok(&["kill", "slow"]);
+    let _ = slow.wait();
+    b.wait_field(
+        "slow",
+        "{{.State.Status}}",
+        "exited",
+        Duration::from_secs(10),
+    );
+}

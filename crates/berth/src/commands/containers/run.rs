@@ -7,7 +7,7 @@ use super::terminal;
 use crate::cli::Cli;
 use crate::cli_containers::{AttachArgs, ContainerOptions, CreateArgs, RunArgs, StartArgs};
 use anyhow::{bail, Context, Result};
-use berth_engine::shim_proto::{self, Control, ShimPaths};
+use berth_engine::shim_proto::{self, Control, PendingShim, ShimParent, ShimPaths};
 use berth_engine::types::CreateBody;
 use berth_engine::{CreateOptions, Engine, EngineError, RemoveOptions, StartOptions};
 use std::io::IsTerminal;
@@ -263,7 +263,22 @@ fn detach_keys(given: Option<&str>) -> Result<Vec<u8>> {
 /// `berth run`.
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     let keys = detach_keys(a.detach_keys.as_deref())?;
-    let engine = super::engine(cli)?;
+    // The shim is started first: its exec overlaps the container's creation, and the store's
+    // database is opened on another thread meanwhile.
+    berth_engine::enter_start_namespace()?;
+    let opening = super::open_engine_on_a_thread(cli);
+    let network = a.opts.network.as_deref().unwrap_or("");
+    let new_netns = network != "host" && !network.starts_with("container:");
+    let shim = PendingShim::ahead(
+        &cli.globals.root,
+        &cli.globals.runroot,
+        None,
+        ShimParent::Caller,
+        new_netns,
+    )
+    .context("starting the container's monitor");
+    let engine = super::join_engine(opening)?;
+    let shim = shim?;
     berth_sys::timing::mark("engine open");
     let mode = if a.detach {
         Mode::RunDetached
@@ -276,7 +291,14 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     let id = create_container(&engine, &a.opts, planned)?;
     berth_sys::timing::mark("created");
     if a.detach {
-        if let Err(e) = engine.start(&id, StartOptions::default()) {
+        let started = engine.start(
+            &id,
+            StartOptions {
+                shim: Some(shim),
+                ..Default::default()
+            },
+        );
+        if let Err(e) = started {
             if a.opts.rm {
                 let _ = engine.remove(
                     &id,
@@ -299,7 +321,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
         tty: rec.config.tty,
         sig_proxy: a.sig_proxy,
     };
-    match attached_start(&engine, &id, &streams, &keys) {
+    match attached_start(&engine, &id, &streams, &keys, Some(shim)) {
         Err(e) if a.opts.rm => {
             // A container that never ran is removed as docker's --rm does.
             let _ = engine.remove(
@@ -315,14 +337,22 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     }
 }
 
-/// Starts `id` with our stdio attached and waits for the session's end; returns the exit code.
-fn attached_start(engine: &Engine, id: &str, streams: &Streams, keys: &[u8]) -> Result<i32> {
+/// Starts `id` with our stdio attached (with `shim` when one was started ahead) and waits for
+/// the session's end; returns the exit code.
+fn attached_start(
+    engine: &Engine,
+    id: &str,
+    streams: &Streams,
+    keys: &[u8],
+    shim: Option<PendingShim>,
+) -> Result<i32> {
     let stdio = Stdio::new()?;
     let mut session = Session::begin(streams, &stdio)?;
     let started = engine.start(
         id,
         StartOptions {
             attach: Some(stdio.request(streams, keys)),
+            shim,
         },
     );
     let started = match started {
@@ -393,7 +423,7 @@ pub fn start(cli: &Cli, a: &StartArgs) -> Result<i32> {
             // Already running: attach to it.
             return attach_running(&engine, &rec.id, &streams, &keys);
         }
-        return attached_start(&engine, &rec.id, &streams, &keys);
+        return attached_start(&engine, &rec.id, &streams, &keys, None);
     }
     let mut status = 0;
     for c in &a.containers {

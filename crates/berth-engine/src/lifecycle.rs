@@ -174,6 +174,7 @@ impl Engine {
                     &self.paths.runroot,
                     self.berth_bin.as_deref(),
                     self.shim_parent,
+                    false,
                 )?
             }
         };

@@ -683,6 +683,7 @@ pub fn spawn(o: &SpawnOptions<'_>) -> Result<Spawned, ShimError> {
         &o.runroot,
         o.berth_bin.as_deref(),
         ShimParent::Detached,
+        false,
     )?
     .finish(&o.config, o.attach.as_ref())
 }
@@ -710,18 +711,9 @@ pub struct PendingShim {
     parent: ShimParent,
 }
 
-/// Starts `berth shim` for container `id`; see [`PendingShim`].
+/// Starts `berth shim` for container `id` (`None`: named by its configuration), which makes the
+/// container's new network namespace ahead with `network_namespace`; see [`PendingShim`].
 pub fn launch(
-    id: Option<&str>,
-    root: &Path,
-    runroot: &Path,
-    exe: Option<&Path>,
-    parent: ShimParent,
-) -> Result<PendingShim, ShimError> {
-    launch_with(id, root, runroot, exe, parent, false)
-}
-
-fn launch_with(
     id: Option<&str>,
     root: &Path,
     runroot: &Path,
@@ -772,18 +764,24 @@ fn launch_with(
 }
 
 impl PendingShim {
-    /// Starts a shim before its container is made: its exec overlaps the creation, and it
+    /// Starts a shim before its container is made, for a short-lived caller (it stays the
+    /// caller's child, see [`ShimParent::Caller`]): its exec overlaps the creation, and it
     /// learns the container from its configuration ([`ShimConfig::id`]). With
     /// `network_namespace` (the container will get a new one) the shim makes that namespace
     /// while it waits.
     pub fn ahead(
         root: &Path,
         runroot: &Path,
-        exe: Option<&Path>,
-        parent: ShimParent,
         network_namespace: bool,
     ) -> Result<PendingShim, ShimError> {
-        launch_with(None, root, runroot, exe, parent, network_namespace)
+        launch(
+            None,
+            root,
+            runroot,
+            None,
+            ShimParent::Caller,
+            network_namespace,
+        )
     }
 
     /// Hands the shim its configuration (and the caller's stdio with `attach`), then waits until

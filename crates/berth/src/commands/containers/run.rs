@@ -7,7 +7,7 @@ use super::terminal;
 use crate::cli::Cli;
 use crate::cli_containers::{AttachArgs, ContainerOptions, CreateArgs, RunArgs, StartArgs};
 use anyhow::{bail, Context, Result};
-use berth_engine::shim_proto::{self, Control, PendingShim, ShimParent, ShimPaths};
+use berth_engine::shim_proto::{self, Control, PendingShim, ShimPaths};
 use berth_engine::types::CreateBody;
 use berth_engine::{CreateOptions, Engine, EngineError, RemoveOptions, StartOptions};
 use std::io::IsTerminal;
@@ -269,14 +269,8 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     let opening = super::open_engine_on_a_thread(cli);
     let network = a.opts.network.as_deref().unwrap_or("");
     let new_netns = network != "host" && !network.starts_with("container:");
-    let shim = PendingShim::ahead(
-        &cli.globals.root,
-        &cli.globals.runroot,
-        None,
-        ShimParent::Caller,
-        new_netns,
-    )
-    .context("starting the container's monitor");
+    let shim = PendingShim::ahead(&cli.globals.root, &cli.globals.runroot, new_netns)
+        .context("starting the container's monitor");
     let engine = super::join_engine(opening)?;
     let shim = shim?;
     berth_sys::timing::mark("engine open");

@@ -114,6 +114,12 @@ pub trait Cgroup: Send + Sync {
 
 /// Opens (without creating) the cgroup for `config`: the v1 driver for the V1 and Hybrid
 /// layouts, the v2 driver for V2.
+/// Reads the host's cgroup mounts and this process's cgroups now (once per process), so that a
+/// later [`open`] need not: for a caller with idle time before it.
+pub fn warm_up() {
+    let _ = mounts::system();
+}
+
 pub fn open(config: &CgroupConfig<'_>) -> Result<Box<dyn Cgroup>, CgroupError> {
     let target = path::target(config)?;
     if let Some(root) = config.root {

@@ -81,6 +81,7 @@ impl Engine {
             }
         }
         check_host_config(&host_config)?;
+        berth_sys::timing::mark("create: name free");
 
         // The image and its config.
         let images = self.images()?;
@@ -98,6 +99,7 @@ impl Engine {
             })?;
         crate::spec::merge_image_config(&mut config, &image_config["config"]);
         let process = crate::spec::process_args(&config, false)?;
+        berth_sys::timing::mark("create: image config read");
 
         let id = crate::volumes::random_hex();
         // Held until the container is whole: `system check` tells an interrupted create (row
@@ -162,6 +164,7 @@ impl Engine {
         undo.push(|| {
             let _ = self.meta.delete_container_ref(&id);
         });
+        berth_sys::timing::mark("create: row inserted");
 
         // The writable layer on the image's top layer.
         let parent = image.layers.last().map(layer_key);
@@ -175,6 +178,7 @@ impl Engine {
         undo.push(|| {
             let _ = snaps.remove(&key);
         });
+        berth_sys::timing::mark("create: snapshot prepared");
 
         // The container directory and its state.
         let dir = self.paths.container_dir(&id);

@@ -98,7 +98,9 @@ impl Engine {
         };
         let rec = ContainerRecord::from_json(&row.id, &row.config)?;
         self.remove_anonymous_volumes(&rec)?;
+        berth_sys::timing::mark("remove: record read");
         self.meta.delete_container_ref(id)?;
+        berth_sys::timing::mark("remove: row deleted");
         released();
         self.finish_removal(id, Some(&rec.snapshot_key))
     }

@@ -27,3 +27,11 @@ pub use container::{CreateOptions, Created, ExecPending, Runtime};
 pub use error::{Result, RuntimeError};
 pub use exec::ExecOptions;
 pub use state::{OciState, Status};
+
+/// Reads now, once per process, the host facts a create looks up (cgroup mounts, what the
+/// seccomp cache key takes from the kernel and libseccomp): for a caller with idle time before
+/// its first create.
+pub fn warm_up() {
+    berth_cgroups::warm_up();
+    berth_seccomp::warm_up();
+}

@@ -58,6 +58,12 @@ pub fn cache_key(seccomp: &LinuxSeccomp) -> Result<String, SeccompError> {
     Ok(hex(&h.finalize()))
 }
 
+/// Computes what the cache key takes from the environment now (once per process), so that a
+/// later lookup need not: for a caller with idle time before it.
+pub fn warm_up() {
+    let _ = environment();
+}
+
 /// libseccomp version, native architecture and x32 support, computed once per process.
 fn environment() -> &'static str {
     static ENV: OnceLock<String> = OnceLock::new();

@@ -21,7 +21,9 @@ pub mod names;
 pub mod notify;
 pub mod simulate;
 
-pub use cache::{cache_key, compile_cached, compile_cached_status, entry_path, CacheStatus};
+pub use cache::{
+    cache_key, compile_cached, compile_cached_status, entry_path, warm_up, CacheStatus,
+};
 pub use compile::compile;
 pub use default_profile::{default_profile, default_profile_json, DOCKER_DEFAULT_CAPS};
 pub use error::SeccompError;

@@ -182,6 +182,11 @@ impl Monitor {
             .then(|| berth_runtime::namespaces::fresh_network_namespace().ok())
             .flatten()
             .map(std::sync::Arc::new);
+        berth_sys::timing::mark("shim netns made");
+        // Host facts the start reads, while the configuration is awaited.
+        berth_runtime::warm_up();
+        let _ = berth_engine::state::boot_id();
+        berth_sys::timing::mark("shim warmed up");
         let mut spawner = Client::new(ctl);
         let line = match spawner.reader.read_line(spawner.sock.as_fd()) {
             Ok(Some(l)) => l,

@@ -25,47 +25,24 @@ use crate::cli::{Cli, InspectArgs};
 use crate::cli_containers::{ContainerCommand, ContainerVerbs, InfoArgs, SystemPruneArgs};
 use anyhow::{Context, Result};
 use berth_engine::{Engine, EngineOptions};
-use std::path::PathBuf;
 
 pub use options::OptionError;
 
 /// Opens the engine over the command line's roots.
 pub fn engine(cli: &Cli) -> Result<Engine> {
-    open_store(
-        &cli.globals.storage_driver,
-        cli.globals.root.clone(),
-        cli.globals.runroot.clone(),
-    )
-}
-
-fn open_store(driver: &str, root: PathBuf, runroot: PathBuf) -> Result<Engine> {
-    let driver = berth_image::Driver::parse(driver)?;
-    let context = format!("opening the container store in {}", root.display());
+    let driver = berth_image::Driver::parse(&cli.globals.storage_driver)?;
     Engine::open(EngineOptions {
-        root,
-        runroot,
+        root: cli.globals.root.clone(),
+        runroot: cli.globals.runroot.clone(),
         driver,
     })
     .map(Engine::shims_stay_children)
-    .context(context)
-}
-
-/// [`engine`] opened on a thread of its own, for a caller with other work meanwhile; joined by
-/// [`join_engine`].
-pub fn open_engine_on_a_thread(cli: &Cli) -> std::thread::JoinHandle<Result<Engine>> {
-    let (driver, root, runroot) = (
-        cli.globals.storage_driver.clone(),
-        cli.globals.root.clone(),
-        cli.globals.runroot.clone(),
-    );
-    std::thread::spawn(move || open_store(&driver, root, runroot))
-}
-
-/// The engine that [`open_engine_on_a_thread`] opened.
-pub fn join_engine(opening: std::thread::JoinHandle<Result<Engine>>) -> Result<Engine> {
-    opening
-        .join()
-        .map_err(|_| anyhow::anyhow!("the thread opening the container store panicked"))?
+    .with_context(|| {
+        format!(
+            "opening the container store in {}",
+            cli.globals.root.display()
+        )
+    })
 }
 
 /// Runs a container verb; returns the exit status.

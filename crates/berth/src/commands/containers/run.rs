@@ -263,16 +263,13 @@ fn detach_keys(given: Option<&str>) -> Result<Vec<u8>> {
 /// `berth run`.
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     let keys = detach_keys(a.detach_keys.as_deref())?;
-    // The shim is started first: its exec overlaps the container's creation, and the store's
-    // database is opened on another thread meanwhile.
+    // The shim is started first: its exec and start-up overlap the container's creation.
     berth_engine::enter_start_namespace()?;
-    let opening = super::open_engine_on_a_thread(cli);
     let network = a.opts.network.as_deref().unwrap_or("");
     let new_netns = network != "host" && !network.starts_with("container:");
     let shim = PendingShim::ahead(&cli.globals.root, &cli.globals.runroot, new_netns)
-        .context("starting the container's monitor");
-    let engine = super::join_engine(opening)?;
-    let shim = shim?;
+        .context("starting the container's monitor")?;
+    let engine = super::engine(cli)?;
     berth_sys::timing::mark("engine open");
     let mode = if a.detach {
         Mode::RunDetached

@@ -194,7 +194,8 @@ impl Engine {
             },
         )?;
         berth_sys::timing::mark("rootfs mounted");
-        let dir = self.paths.container_dir(id);
+        // The bundle and the /etc files go with the run state (see Paths::config_json).
+        let run_dir = self.paths.run_dir(id);
         let rootfs = self.paths.rootfs(id);
         let init = if rec.host_config.init.unwrap_or(false) {
             init_binary()
@@ -213,7 +214,7 @@ impl Engine {
             config: &rec.config,
             host_config: h,
             rootfs: &rootfs,
-            container_dir: &dir,
+            etc_files_dir: &run_dir,
             mounts: &rec.mounts,
             init_binary: init.as_deref(),
             join_netns: join(&h.network_mode, "net")?,
@@ -222,8 +223,6 @@ impl Engine {
             cgroup_v2: cgroup_v2(),
         })?;
         write_json(&self.paths.config_json(id), &spec)?;
-        let run_dir = self.paths.run_dir(id);
-        std::fs::create_dir_all(&run_dir).map_err(EngineError::io("creating", &run_dir))?;
 
         let config = ShimConfig {
             id: id.to_string(),
@@ -235,7 +234,7 @@ impl Engine {
             healthcheck: rec.config.healthcheck.clone(),
             log_opts: h.log_config.config.clone(),
             log_path: None,
-            bundle: None,
+            bundle: Some(run_dir.clone()),
             restart_count: st.restart_count,
             storage_driver: rec.driver.clone(),
             attach_at_spawn: false,
@@ -263,7 +262,7 @@ impl Engine {
             // Set again by the shim when it records the start: tells below whether it did.
             s.started_at.clear();
         })?;
-        crate::spec::write_etc_files(&dir, &rec.hostname, &rec.host_config)?;
+        crate::spec::write_etc_files(&run_dir, &rec.hostname, &rec.host_config)?;
         let spawned = shim.finish().map_err(shim_failed)?;
         berth_sys::timing::mark("shim reported");
         // A shim that did not record the running state itself: record it here. (Not when it

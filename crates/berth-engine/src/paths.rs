@@ -48,24 +48,26 @@ impl Paths {
         self.container_dir(id).join(format!("{id}-json.log"))
     }
 
-    /// The OCI runtime spec of the bundle.
+    /// The OCI runtime spec of the bundle. Like the /etc files below it is written again at
+    /// every start, so it lives with the run state (`run_dir`, on tmpfs), as containerd keeps
+    /// its bundles under /run.
     pub fn config_json(&self, id: &str) -> PathBuf {
-        self.container_dir(id).join("config.json")
+        self.run_dir(id).join("config.json")
     }
 
-    /// The container's `/etc/hostname`.
+    /// The container's `/etc/hostname` (see [`Paths::config_json`] for where).
     pub fn hostname_file(&self, id: &str) -> PathBuf {
-        self.container_dir(id).join("hostname")
+        self.run_dir(id).join("hostname")
     }
 
     /// The container's `/etc/hosts`.
     pub fn hosts_file(&self, id: &str) -> PathBuf {
-        self.container_dir(id).join("hosts")
+        self.run_dir(id).join("hosts")
     }
 
     /// The container's `/etc/resolv.conf`.
     pub fn resolv_conf(&self, id: &str) -> PathBuf {
-        self.container_dir(id).join("resolv.conf")
+        self.run_dir(id).join("resolv.conf")
     }
 
     /// `<runroot>/containers`.

@@ -19,6 +19,16 @@ pub fn open_init(st: &StateFile) -> Option<OwnedFd> {
     (st.pid_start_time == 0 || now == st.pid_start_time).then_some(fd)
 }
 
+/// A pidfd of the container's shim as recorded in `st`, `None` when that process is gone.
+pub fn open_shim(st: &StateFile) -> Option<OwnedFd> {
+    if st.shim_pid <= 0 || st.boot_id != crate::state::boot_id() {
+        return None;
+    }
+    let fd = berth_sys::process::pidfd_open(Pid::from_raw(st.shim_pid)).ok()?;
+    let now = crate::state::start_time(st.shim_pid)?;
+    (st.shim_start_time == 0 || now == st.shim_start_time).then_some(fd)
+}
+
 /// Sends `signal` through `fd`; a process that is already gone is not an error.
 pub fn signal(fd: &OwnedFd, signal: i32, id: &str) -> Result<()> {
     match berth_sys::process::pidfd_send_signal(fd, signal) {

@@ -16,10 +16,14 @@ use crate::error::{EngineError, Result};
 use crate::lifecycle::StopOptions;
 use crate::lock;
 use crate::mounting;
+use crate::process;
 use crate::record::{validate_name, ContainerRecord};
 use crate::state::{self, Status};
 use crate::types::PruneReport;
 use berth_meta::MetaError;
+
+/// How long a forced removal waits for the killed container's shim to finish.
+const SHIM_EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `rm` flags.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,6 +49,13 @@ impl Engine {
             Err(EngineError::NoSuchContainer(_)) => state::StateFile::default(),
             Err(e) => return Err(e),
         };
+        // Its shim, pinned now: after the container's exit it still unmounts, drops the run
+        // state and writes the state file once more, in the directories removed below, so the
+        // removal waits for it. (An `--rm` one instead waits for our lock to remove the
+        // container itself.)
+        let shim = (!rec.host_config.auto_remove)
+            .then(|| process::open_shim(&st))
+            .flatten();
         match st.status {
             Status::Running | Status::Restarting if !o.force => {
                 return Err(EngineError::RemoveRunning(id))
@@ -60,6 +71,9 @@ impl Engine {
                 )?;
             }
             _ => {}
+        }
+        if let Some(fd) = shim {
+            process::wait_exit(&fd, Some(SHIM_EXIT_WAIT));
         }
         let _ = state::update(&self.paths, &id, |s| s.status = Status::Removing);
         match self.teardown(&rec, o.volumes) {

@@ -447,7 +447,7 @@ pub struct SpecRequest<'a> {
     /// The mounted root filesystem.
     pub rootfs: &'a Path,
     /// Holds `hostname`, `hosts`, `resolv.conf` (see [`write_etc_files`]).
-    pub container_dir: &'a Path,
+    pub etc_files_dir: &'a Path,
     /// From [`plan_mounts`].
     pub mounts: &'a [MountPoint],
     /// Berth's init (`--init`), bind-mounted at [`INIT_PATH`].
@@ -755,7 +755,7 @@ fn mounts(r: &SpecRequest<'_>, privileged: bool) -> Result<Vec<Value>, SpecError
         ("hostname", "/etc/hostname"),
         ("hosts", "/etc/hosts"),
     ] {
-        let src = r.container_dir.join(name);
+        let src = r.etc_files_dir.join(name);
         let mut opts = vec!["rbind", "rprivate"];
         if h.readonly_rootfs {
             opts.push("ro");

@@ -29,7 +29,7 @@ fn request<'a>(
         config: c,
         host_config: h,
         rootfs: root,
-        container_dir: dir,
+        etc_files_dir: dir,
         mounts,
         init_binary: None,
         join_netns: None,

@@ -10,23 +10,23 @@ use std::time::{Duration, Instant};
 
 /// A pidfd of the container's init as recorded in `st`, `None` when that process is gone.
 pub fn open_init(st: &StateFile) -> Option<OwnedFd> {
-    if st.pid <= 0 || st.boot_id != crate::state::boot_id() {
-        return None;
-    }
-    let fd = berth_sys::process::pidfd_open(Pid::from_raw(st.pid)).ok()?;
-    // Checked after opening: the pidfd now pins the process, so a match means it is ours.
-    let now = crate::state::start_time(st.pid)?;
-    (st.pid_start_time == 0 || now == st.pid_start_time).then_some(fd)
+    open_recorded(st.pid, st.pid_start_time, &st.boot_id)
 }
 
 /// A pidfd of the container's shim as recorded in `st`, `None` when that process is gone.
 pub fn open_shim(st: &StateFile) -> Option<OwnedFd> {
-    if st.shim_pid <= 0 || st.boot_id != crate::state::boot_id() {
+    open_recorded(st.shim_pid, st.shim_start_time, &st.boot_id)
+}
+
+/// A pidfd of the process recorded as (`pid`, `start` time, `boot`), if it still lives.
+fn open_recorded(pid: i32, start: u64, boot: &str) -> Option<OwnedFd> {
+    if pid <= 0 || boot != crate::state::boot_id() {
         return None;
     }
-    let fd = berth_sys::process::pidfd_open(Pid::from_raw(st.shim_pid)).ok()?;
-    let now = crate::state::start_time(st.shim_pid)?;
-    (st.shim_start_time == 0 || now == st.shim_start_time).then_some(fd)
+    let fd = berth_sys::process::pidfd_open(Pid::from_raw(pid)).ok()?;
+    // Checked after opening: the pidfd now pins the process, so a match means it is ours.
+    let now = crate::state::start_time(pid)?;
+    (start == 0 || now == start).then_some(fd)
 }
 
 /// Sends `signal` through `fd`; a process that is already gone is not an error.

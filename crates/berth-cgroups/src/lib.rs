@@ -114,6 +114,26 @@ pub trait Cgroup: Send + Sync {
 
 /// Opens (without creating) the cgroup for `config`: the v1 driver for the V1 and Hybrid
 /// layouts, the v2 driver for V2.
+/// Removes Berth's shared default parent (`/berth`) from every hierarchy where no cgroup is
+/// left below it: it is otherwise kept between containers (see `fsutil::is_default_parent`).
+/// For whoever ends a batch of containers (test fixtures); one still in use stays.
+pub fn remove_unused_default_parent() -> Result<(), CgroupError> {
+    let sys = mounts::system()?;
+    let v1 = sys
+        .mounts
+        .v1
+        .iter()
+        .map(|m| (&m.mount_point, m.root.as_str()));
+    let v2 = sys.mounts.v2.iter().map(|(p, root)| (p, root.as_str()));
+    for (mount_point, root) in v1.chain(v2) {
+        // Only where the hierarchy's root is mounted: `/berth` is then `<mount>/berth`.
+        if root == "/" {
+            fsutil::remove_parent(&mount_point.join("berth"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads the host's cgroup mounts and this process's cgroups now (once per process), so that a
 /// later [`open`] need not: for a caller with idle time before it.
 pub fn warm_up() {

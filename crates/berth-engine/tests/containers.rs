@@ -130,6 +130,8 @@ impl Drop for Env {
                     nix::mount::umount2(&d.path().join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
             }
         }
+        // The shared parent stays between containers; the last fixture out removes it.
+        let _ = berth_cgroups::remove_unused_default_parent();
     }
 }
 

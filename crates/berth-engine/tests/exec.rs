@@ -30,6 +30,8 @@ impl Drop for Cleanup<'_> {
                 volumes: true,
             },
         );
+        // The shared parent stays between containers; the last one out removes it.
+        let _ = berth_cgroups::remove_unused_default_parent();
     }
 }
 

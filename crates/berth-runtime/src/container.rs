@@ -92,6 +92,14 @@ impl ExecPending {
 }
 
 impl CreateGuard {
+    /// The error for an init that closed the channel early: it is reaped here, and no longer
+    /// the guard's to kill.
+    fn init_gone(&mut self, pid: Pid) -> RuntimeError {
+        let status = waitpid(pid, None).ok();
+        self.children.retain(|p| *p != pid);
+        RuntimeError::Init(format!("the init exited before it was ready ({status:?})"))
+    }
+
     fn disarm(mut self) {
         self.dir = None;
         self.cgroup = None;
@@ -452,13 +460,7 @@ impl Runtime {
         loop {
             let msg = match parent_end.recv() {
                 Ok(m) => m,
-                Err(_) => {
-                    let status = waitpid(child, None).ok();
-                    guard.children.retain(|p| *p != child);
-                    return Err(RuntimeError::Init(format!(
-                        "the init exited before it was ready ({status:?})"
-                    )));
-                }
+                Err(_) => return Err(guard.init_gone(child)),
             };
             match msg {
                 Msg::MapsRequest => {
@@ -516,13 +518,7 @@ impl Runtime {
                     "unexpected message {other:?} from the init"
                 )))
             }
-            Err(_) => {
-                let status = waitpid(init_pid, None).ok();
-                guard.children.retain(|p| *p != init_pid);
-                return Err(RuntimeError::Init(format!(
-                    "the init exited before it was ready ({status:?})"
-                )));
-            }
+            Err(_) => return Err(guard.init_gone(init_pid)),
         }
         berth_sys::timing::mark("rt init armed");
         if let Some(pid_file) = &o.pid_file {

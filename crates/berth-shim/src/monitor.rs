@@ -243,9 +243,6 @@ impl Monitor {
         // a container's whole life costs memory.)
         let attached = spawner.io.is_some();
         let wants_engine = m.cfg.auto_remove && attached;
-        // A detached start is reported once recorded: the spawner's caller may look at the
-        // state next (`run -d` then `ps`). An attached one is reported first: its caller only
-        // waits for the exit, and a container that exits at once is then written once.
         // With `files_follow` the spawner still writes the container's /etc files: the bundle is
         // loaded meanwhile, the container made once it says they are there. A spawner that
         // gives up before (its own start failed) has recorded why: nothing is recorded here.
@@ -264,6 +261,9 @@ impl Monitor {
                 }
             }
         };
+        // A detached start is reported once recorded: the spawner's caller may look at the
+        // state next (`run -d` then `ps`). An attached one is reported first: its caller only
+        // waits for the exit, and a container that exits at once is then written once.
         let launched = m.launch(wants_engine, !attached, &mut files_ready);
         if abandoned {
             m.cleanup_files();
@@ -440,8 +440,6 @@ impl Monitor {
         let mut engine = None;
         let (root, runroot, driver) = (&self.root, &self.runroot, &self.cfg.storage_driver);
         let mut meanwhile = || {
-            // Read once per process: warmed here for the record below.
-            let _ = berth_engine::state::boot_id();
             if open_engine && engine.is_none() {
                 engine = Some(crate::remove::open_engine(root, runroot, driver));
             }

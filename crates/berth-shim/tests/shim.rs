@@ -170,6 +170,8 @@ impl Drop for Env {
         }
         let rt = berth_runtime::Runtime::new(self.paths.runtime_root.clone(), false);
         let _ = rt.delete(&self.id, true);
+        // The shared parent stays between containers; the last fixture out removes it.
+        let _ = berth_cgroups::remove_unused_default_parent();
     }
 }
 

@@ -837,6 +837,11 @@ fn copy_up(rootfs: &Path, dst: &str, volume_dir: &Path) -> Result<(), SpecError>
     rootfs::copy_tree(&src, volume_dir)
 }
 
+/// Whether a container in `network_mode` gets a new network namespace of its own.
+pub fn own_network_namespace(network_mode: &str) -> bool {
+    matches!(network_mode, "" | "none" | "default" | "bridge")
+}
+
 fn namespaces(r: &SpecRequest<'_>) -> Result<Vec<Value>, SpecError> {
     let h = r.host_config;
     let mut ns = vec![json!({"type": "mount"})];
@@ -868,7 +873,7 @@ fn namespaces(r: &SpecRequest<'_>) -> Result<Vec<Value>, SpecError> {
                 )))
             }
         },
-        "" | "none" | "default" | "bridge" => ns.push(json!({"type": "network"})),
+        m if own_network_namespace(m) => ns.push(json!({"type": "network"})),
         other => {
             return Err(SpecError::Invalid(format!(
                 "network {other} not found (this Berth supports none, host and container:<name>)"

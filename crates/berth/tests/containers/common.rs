@@ -297,6 +297,8 @@ impl Drop for Berth {
         for id in &ids {
             kill_cgroup(id);
         }
+        // The shared parent stays between containers; the last fixture out removes it.
+        let _ = berth_cgroups::remove_unused_default_parent();
         std::thread::sleep(Duration::from_millis(50));
         for id in &ids {
             remove_cgroup(id);

@@ -262,7 +262,9 @@ impl Engine {
             // Set again by the shim when it records the start: tells below whether it did.
             s.started_at.clear();
         })?;
+        berth_sys::timing::mark("state updated");
         crate::spec::write_etc_files(&run_dir, &rec.hostname, &rec.host_config)?;
+        berth_sys::timing::mark("etc files written");
         let spawned = shim.finish().map_err(shim_failed)?;
         berth_sys::timing::mark("shim reported");
         // A shim that did not record the running state itself: record it here. (Not when it

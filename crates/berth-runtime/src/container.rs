@@ -363,12 +363,20 @@ impl Runtime {
         } else {
             (plan.new - init::UNSHARED_BY_INIT).bits() as u64
         };
+        berth_sys::timing::mark("rt before clone");
         before_clone().map_err(RuntimeError::Init)?;
+        berth_sys::timing::mark("rt files ready");
         let (parent_end, child_end) =
             sync::pair().map_err(|e| RuntimeError::Init(e.to_string()))?;
 
+        // The init is moved off this CPU while it starts (see ForkSpread).
+        let spread = berth_sys::sched::ForkSpread::before_fork();
         let child = match clone_process(clone_flags)? {
             CloneResult::Child => {
+                if let Some(spread) = &spread {
+                    spread.restore_in_child();
+                }
+                berth_sys::timing::mark("init cloned");
                 drop(parent_end);
                 let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
                 init::run(InitArgs {
@@ -392,6 +400,10 @@ impl Runtime {
             }
             CloneResult::Parent(pid) => pid,
         };
+        if let Some(spread) = &spread {
+            spread.move_child(child);
+        }
+        berth_sys::timing::mark("rt clone returned");
         drop(child_end);
         drop(console_socket);
         guard.children.push(child);

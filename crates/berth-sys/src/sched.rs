@@ -111,6 +111,49 @@ pub fn personality() -> Result<u64, Errno> {
     Errno::result(ret).map(|p| p as u64)
 }
 
+/// The caller's CPU affinity, kept across a fork so that the new child can be started on
+/// another CPU than its parent and then get the inherited affinity back.
+///
+/// The kernel often queues a forked child on its parent's CPU, and a parent that keeps working
+/// (the runtime makes the cgroup while the init mounts its rootfs) then holds it off until it
+/// sleeps or the next scheduler tick moves it: a millisecond or more of the two steps that were
+/// meant to overlap. Moving the child to the other CPUs right after the fork (a queued task just
+/// changes run queues) and letting it restore its own mask first thing avoids that.
+#[derive(Debug, Clone)]
+pub struct ForkSpread {
+    inherited: nix::sched::CpuSet,
+}
+
+impl ForkSpread {
+    /// Reads the caller's affinity; call before the fork. `None` when it cannot be read.
+    pub fn before_fork() -> Option<ForkSpread> {
+        let inherited = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok()?;
+        Some(ForkSpread { inherited })
+    }
+
+    /// In the parent: lets `child` run anywhere the parent may but on the CPU the parent runs
+    /// on now. Does nothing when that leaves no CPU. Best effort: a failure costs only time.
+    pub fn move_child(&self, child: nix::unistd::Pid) {
+        let Ok(here) = nix::sched::sched_getcpu() else {
+            return;
+        };
+        let mut elsewhere = self.inherited;
+        if elsewhere.unset(here).is_err() || !has_any(&elsewhere) {
+            return;
+        }
+        let _ = nix::sched::sched_setaffinity(child, &elsewhere);
+    }
+
+    /// In the child, first thing: gives it back the affinity it inherited.
+    pub fn restore_in_child(&self) {
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &self.inherited);
+    }
+}
+
+fn has_any(set: &nix::sched::CpuSet) -> bool {
+    (0..nix::sched::CpuSet::count()).any(|cpu| set.is_set(cpu).unwrap_or(false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +170,43 @@ mod tests {
         let (class, _) = io_priority().unwrap();
         assert!((0..=3).contains(&class));
         assert_eq!(personality().unwrap() & 0xff, PER_LINUX);
+    }
+
+    #[test]
+    fn fork_spread_moves_the_child_and_the_child_gets_its_mask_back() {
+        let me = nix::unistd::Pid::from_raw(0);
+        let inherited = nix::sched::sched_getaffinity(me).unwrap();
+        let cpus = (0..nix::sched::CpuSet::count())
+            .filter(|&c| inherited.is_set(c).unwrap())
+            .count();
+        let spread = ForkSpread::before_fork().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        // SAFETY: the child only makes async-signal-safe calls (sched_*, read, _exit).
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                drop(w);
+                // Wait until the parent has moved us, then report through the exit code.
+                let _ = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&r), &mut [0u8; 1]);
+                let moved = nix::sched::sched_getaffinity(me).unwrap();
+                spread.restore_in_child();
+                let back = nix::sched::sched_getaffinity(me).unwrap() == inherited;
+                let code = if !back {
+                    3
+                } else if cpus > 1 && moved == inherited {
+                    4
+                } else {
+                    0
+                };
+                // SAFETY: _exit ends the forked child without running the parent's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                drop(r);
+                spread.move_child(child);
+                drop(w);
+                let status = nix::sys::wait::waitpid(child, None).unwrap();
+                assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+            }
+        }
     }
 }

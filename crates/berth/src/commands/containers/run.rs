@@ -265,10 +265,12 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     let keys = detach_keys(a.detach_keys.as_deref())?;
     // The shim is started first: its exec and start-up overlap the container's creation.
     berth_engine::enter_start_namespace()?;
+    berth_sys::timing::mark("private namespace");
     let new_netns =
         berth_engine::spec::own_network_namespace(a.opts.network.as_deref().unwrap_or(""));
     let shim = PendingShim::ahead(&cli.globals.root, &cli.globals.runroot, new_netns)
         .context("starting the container's monitor")?;
+    berth_sys::timing::mark("shim spawned");
     let engine = super::engine(cli)?;
     berth_sys::timing::mark("engine open");
     let mode = if a.detach {

@@ -38,6 +38,7 @@ pub mod lock;
 pub mod logfile;
 pub mod logs;
 mod mounting;
+pub mod mountpoints;
 pub mod paths;
 mod process;
 pub mod record;

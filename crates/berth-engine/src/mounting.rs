@@ -145,46 +145,86 @@ pub fn mount_rootfs(
         .map_err(EngineError::sys(what))?;
         return Ok(());
     }
-    let mut data = m.options.join(",");
-    if mode.volatile && m.typ == "overlay" && prepare_volatile(&m.options) {
+    // The shared mount-point layer on top (see `mountpoints`); a mount that fails with it (a
+    // kernel's limit on layers, say) is tried again without.
+    let with_layer = (m.typ == "overlay")
+        .then(|| with_mountpoint_layer(&m.options, snapshots_dir))
+        .flatten();
+    let volatile = mode.volatile && m.typ == "overlay" && prepare_volatile(&m.options);
+    let mut result = Err(nix::errno::Errno::EINVAL);
+    for options in with_layer.iter().chain(std::iter::once(&m.options)) {
+        result = mount_with(&m.source, &target, &m.typ, options, volatile, snapshots_dir);
+        if result.is_ok() {
+            break;
+        }
+    }
+    result.map_err(EngineError::sys(what))
+}
+
+/// `options` with the mount-point layer put on top of the overlay's lower dirs; `None` when
+/// the image gets none or the options would no longer fit in a page.
+fn with_mountpoint_layer(options: &[String], snapshots_dir: &Path) -> Option<Vec<String>> {
+    let mut out = options.to_vec();
+    let lower = out.iter_mut().find(|o| o.starts_with("lowerdir="))?;
+    let layered = crate::mountpoints::with_layer(snapshots_dir, &lower["lowerdir=".len()..])?;
+    *lower = format!("lowerdir={layered}");
+    (out.join(",").len() < MOUNT_DATA_LIMIT).then_some(out)
+}
+
+/// The kernel takes at most one page of mount options (with the terminating NUL).
+const MOUNT_DATA_LIMIT: usize = 4096;
+
+/// Mounts `typ` from `source` at `target` with `options` (plus overlay's `volatile` when asked
+/// and known to the kernel); relative overlay lower dirs resolve from `snapshots_dir`.
+fn mount_with(
+    source: &str,
+    target: &Path,
+    typ: &str,
+    options: &[String],
+    volatile: bool,
+    snapshots_dir: &Path,
+) -> nix::Result<()> {
+    let mut data = options.join(",");
+    if volatile {
         data.push_str(",volatile");
     }
-    let relative = m
-        .options
+    let relative = options
         .iter()
         .any(|o| o.starts_with("lowerdir=") && !o["lowerdir=".len()..].starts_with('/'));
-    if !relative {
-        let overlay = |data: &str| {
-            mount(
-                Some(m.source.as_str()),
-                &target,
-                Some(m.typ.as_str()),
-                MsFlags::empty(),
-                Some(data),
-            )
-        };
-        return match overlay(&data) {
+    let overlay = |data: &str| {
+        let r = mount(
+            Some(source),
+            target,
+            Some(typ),
+            MsFlags::empty(),
+            Some(data),
+        );
+        match r {
             // A kernel before 5.10 does not know `volatile`: mount without it.
-            Err(nix::errno::Errno::EINVAL) if data.ends_with(",volatile") => {
-                overlay(data.trim_end_matches(",volatile"))
-            }
+            Err(nix::errno::Errno::EINVAL) if data.ends_with(",volatile") => mount(
+                Some(source),
+                target,
+                Some(typ),
+                MsFlags::empty(),
+                Some(data.trim_end_matches(",volatile")),
+            ),
             r => r,
         }
-        .map_err(EngineError::sys(what));
+    };
+    if !relative {
+        return overlay(&data);
     }
     // Lower dirs too long for one page are given relative to the snapshot directory; the
     // working directory is process-wide, which is fine in the single-threaded CLI.
-    let here = std::env::current_dir().map_err(EngineError::io("reading the cwd", "."))?;
-    std::env::set_current_dir(snapshots_dir).map_err(EngineError::io("entering", snapshots_dir))?;
-    let r = mount(
-        Some(m.source.as_str()),
-        &target,
-        Some(m.typ.as_str()),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    );
+    let here = std::env::current_dir().map_err(|e| io_errno(&e))?;
+    std::env::set_current_dir(snapshots_dir).map_err(|e| io_errno(&e))?;
+    let r = overlay(&data);
     let _ = std::env::set_current_dir(here);
-    r.map_err(EngineError::sys(what))
+    r
+}
+
+fn io_errno(e: &std::io::Error) -> nix::errno::Errno {
+    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Overlay refuses to mount a layer again after a `volatile` mount until the marker it leaves

@@ -755,6 +755,8 @@ pub fn launch(
     let spawned = cmd.spawn();
     drop(inherited);
     let child = spawned.map_err(|source| ShimError::Exec { exe, source })?;
+    // Its start-up is meant to overlap the caller's work, not to wait for it on one CPU.
+    berth_sys::sched::separate_from(nix::unistd::Pid::from_raw(child.id() as i32));
     Ok(PendingShim {
         id: id.unwrap_or_default().to_string(),
         child: Some(child),

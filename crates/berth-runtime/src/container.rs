@@ -432,6 +432,7 @@ impl Runtime {
             // rootfs (both cost milliseconds); the init waits for it only before its cgroup
             // namespace and mounts.
             cgroup.create()?;
+            berth_sys::timing::mark("rt cgroup made");
             cgroup.apply_resources(&resources)?;
             berth_sys::timing::mark("rt cgroup ready");
             match cgroup.self_join()?.map(|j| j.into_parts()) {
@@ -457,6 +458,7 @@ impl Runtime {
 
         berth_sys::timing::mark("rt cloned");
         meanwhile();
+        berth_sys::timing::mark("rt meanwhile done");
         let mut init_pid = child;
         let mut stored = StoredState {
             id: o.id.clone(),

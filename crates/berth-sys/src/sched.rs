@@ -150,6 +150,42 @@ impl ForkSpread {
     }
 }
 
+/// Makes sure the caller and its just-started `child` (which may have exec'd: it cannot be
+/// asked to restore an affinity) do not wait for the same CPU: when the kernel queued the child
+/// on the caller's CPU, the caller moves itself to its other CPUs and takes its own affinity
+/// back at once (a running task changes CPUs through the kernel's migration thread: some µs).
+/// Best effort, as [`ForkSpread`].
+pub fn separate_from(child: nix::unistd::Pid) {
+    let me = nix::unistd::Pid::from_raw(0);
+    let (Ok(here), Some(there)) = (nix::sched::sched_getcpu(), last_cpu(child)) else {
+        return;
+    };
+    if here != there {
+        return;
+    }
+    let Ok(mine) = nix::sched::sched_getaffinity(me) else {
+        return;
+    };
+    let mut elsewhere = mine;
+    if elsewhere.unset(here).is_err() || !has_any(&elsewhere) {
+        return;
+    }
+    if nix::sched::sched_setaffinity(me, &elsewhere).is_ok() {
+        let _ = nix::sched::sched_setaffinity(me, &mine);
+    }
+}
+
+/// The CPU `pid` last ran or is queued on (field 39 of /proc/<pid>/stat).
+fn last_cpu(pid: nix::unistd::Pid) -> Option<usize> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command (field 2) is in parentheses and may hold spaces: count after the last ')'.
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(36)?
+        .parse()
+        .ok()
+}
+
 fn has_any(set: &nix::sched::CpuSet) -> bool {
     (0..nix::sched::CpuSet::count()).any(|cpu| set.is_set(cpu).unwrap_or(false))
 }
@@ -170,6 +206,30 @@ mod tests {
         let (class, _) = io_priority().unwrap();
         assert!((0..=3).contains(&class));
         assert_eq!(personality().unwrap() & 0xff, PER_LINUX);
+    }
+
+    #[test]
+    fn last_cpu_reads_the_processor_field() {
+        let me = nix::unistd::Pid::this();
+        let cpu = last_cpu(me).unwrap();
+        let allowed = nix::sched::sched_getaffinity(me).unwrap();
+        assert!(
+            allowed.is_set(cpu).unwrap(),
+            "cpu {cpu} is not in our affinity"
+        );
+    }
+
+    #[test]
+    fn separate_from_keeps_the_affinity() {
+        let me = nix::unistd::Pid::from_raw(0);
+        let before = nix::sched::sched_getaffinity(me).unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .unwrap();
+        separate_from(nix::unistd::Pid::from_raw(child.id() as i32));
+        assert_eq!(nix::sched::sched_getaffinity(me).unwrap(), before);
+        child.wait().unwrap();
     }
 
     #[test]

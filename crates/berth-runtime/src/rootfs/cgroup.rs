@@ -200,6 +200,8 @@ fn mount_v1(ctx: &Context<'_>, dest: &Path, opts: &MountOptions) -> Result<(), R
     let tmpfs = ctx.root.open_path(dest).map_err(dest_err(dest))?;
 
     let mut done: Vec<String> = Vec::new();
+    // The hierarchies bound (not in a cgroup namespace): their flags are applied at the end.
+    let mut bound: Vec<String> = Vec::new();
     for m in &mounts {
         let name = m.dir_name();
         // The cgroup2 "unified" mount of a hybrid host is left out, as runc does: the container's
@@ -263,22 +265,7 @@ fn mount_v1(ctx: &Context<'_>, dest: &Path, opts: &MountOptions) -> Result<(), R
                 None::<&str>,
             )
             .map_err(mount_err(&sub, "bind"))?;
-            if !flags.is_empty() {
-                let fresh = berth_sys::mount::openat(
-                    Some(tmpfs.as_fd()),
-                    Path::new(&name),
-                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
-                    Mode::empty(),
-                )
-                .map_err(dest_err(&sub))?;
-                remount_bind(&fd_path(fresh.as_fd()), flags).map_err(|source| {
-                    RootfsError::Remount {
-                        destination: sub.clone(),
-                        flags,
-                        source,
-                    }
-                })?;
-            }
+            bound.push(name.clone());
         }
         // Co-mounted controllers: one symlink per controller to the shared directory.
         if name.contains(',') {
@@ -295,6 +282,32 @@ fn mount_v1(ctx: &Context<'_>, dest: &Path, opts: &MountOptions) -> Result<(), R
             }
         }
     }
+    // The flags go on the binds and the tmpfs in one recursive call (some µs instead of a
+    // remount per hierarchy); kernels before 5.12 get the remounts.
+    if let Some(attrs) = mount_attrs(flags).filter(|a| *a != 0) {
+        let all = libc::AT_EMPTY_PATH as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
+        if berth_sys::mount::mount_setattr(tmpfs.as_fd(), Path::new(""), all, attrs, 0, 0).is_ok() {
+            return Ok(());
+        }
+    }
+    if !flags.is_empty() {
+        for name in &bound {
+            let fresh = berth_sys::mount::openat(
+                Some(tmpfs.as_fd()),
+                Path::new(name),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            )
+            .map_err(dest_err(&dest.join(name)))?;
+            remount_bind(&fd_path(fresh.as_fd()), flags).map_err(|source| {
+                RootfsError::Remount {
+                    destination: dest.join(name),
+                    flags,
+                    source,
+                }
+            })?;
+        }
+    }
     if flags.contains(MsFlags::MS_RDONLY) {
         remount_bind(&fd_path(tmpfs.as_fd()), tmpfs_flags | MsFlags::MS_RDONLY).map_err(
             |source| RootfsError::Remount {
@@ -305,6 +318,24 @@ fn mount_v1(ctx: &Context<'_>, dest: &Path, opts: &MountOptions) -> Result<(), R
         )?;
     }
     Ok(())
+}
+
+/// The `MOUNT_ATTR_*` bits for `flags`; `None` when it holds one they cannot express.
+fn mount_attrs(flags: MsFlags) -> Option<u64> {
+    use berth_sys::mount::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID};
+    let mut attrs = 0;
+    for (flag, attr) in [
+        (MsFlags::MS_RDONLY, berth_sys::mount::MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+    ] {
+        if flags.contains(flag) {
+            attrs |= attr;
+        }
+    }
+    let known = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    (flags - known).is_empty().then_some(attrs)
 }
 
 #[cfg(test)]

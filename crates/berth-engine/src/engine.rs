@@ -12,7 +12,7 @@ use crate::volumes::Volumes;
 use berth_image::{Driver, ImageStore};
 use berth_meta::{ContainerLookup, ContainerRow, Durability, Meta};
 use berth_snapshot::Snapshotter;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::OnceLock;
 
@@ -55,6 +55,24 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// WAL size past which [`Engine::tidy_database`] checkpoints: 64 pages, SQLite's own default
+/// divided by 16. Every process that opens the database first reads the whole log.
+pub const TIDY_WAL_AT: u64 = 64 * 4096;
+
+/// [`Engine::tidy_database`] for a process without an engine: opens the database only when its
+/// log has grown past [`TIDY_WAL_AT`].
+pub fn tidy_database_at(root: &Path, runroot: &Path) {
+    let paths = Paths::new(root.to_path_buf(), runroot.to_path_buf());
+    let db = paths.db();
+    let mut wal = db.clone().into_os_string();
+    wal.push("-wal");
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > TIDY_WAL_AT) {
+        if let Ok(meta) = Meta::open_with(&db, Durability::Normal) {
+            meta.checkpoint_if_over(TIDY_WAL_AT);
+        }
+    }
+}
+
 impl Engine {
     /// Opens the engine over `root` and `runroot` (created when missing).
     pub fn open(o: EngineOptions) -> Result<Engine> {
@@ -94,6 +112,13 @@ impl Engine {
     /// The engine's paths.
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    /// Checkpoints the database's write-ahead log when it has grown past [`TIDY_WAL_AT`]: for
+    /// a process that nobody waits for any more (a shim once its clients are let go), since
+    /// the commands' own commits leave that to such processes (it costs a few fsyncs).
+    pub fn tidy_database(&self) {
+        self.meta.checkpoint_if_over(TIDY_WAL_AT);
     }
 
     /// The container rows' database connection.

@@ -99,6 +99,15 @@ impl Meta {
         }
     }
 
+    /// Checkpoints and restarts the WAL when it holds more than `limit` bytes (waiting briefly
+    /// for readers; when they do not finish, nothing happens). For processes that nobody waits
+    /// for: a checkpoint costs a few fsyncs.
+    pub fn checkpoint_if_over(&self, limit: u64) {
+        if self.shared.truncate_wal_over(limit) {
+            self.shared.begin_wal();
+        }
+    }
+
     /// The path of the database file.
     pub fn path(&self) -> &Path {
         &self.shared.path
@@ -166,15 +175,42 @@ impl Shared {
     /// write (24 MB after 1000 `create`s), all of it read again at every open. A TRUNCATE
     /// checkpoint waits briefly for readers; when they do not finish, the next write retries.
     fn keep_wal_short(&self) {
+        self.truncate_wal_over(WAL_TRUNCATE_AT);
+    }
+
+    /// Restarts the WAL with a TRUNCATE checkpoint when it is larger than `limit` bytes;
+    /// returns whether it did.
+    fn truncate_wal_over(&self, limit: u64) -> bool {
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
-        if std::fs::metadata(&wal).map_or(true, |m| m.len() <= WAL_TRUNCATE_AT) {
-            return;
+        if std::fs::metadata(&wal).map_or(true, |m| m.len() <= limit) {
+            return false;
         }
         let conn = self.lock();
         let _ = conn.busy_timeout(WAL_TRUNCATE_WAIT);
-        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        // One row: (busy, frames in the log, frames checkpointed); busy 0 when it completed.
+        let done = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .is_ok_and(|busy| busy == 0);
         let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        done
+    }
+
+    /// Writes the first frame of a restarted WAL, whose header SQLite then syncs (with the
+    /// directory, the first time in a process): done here, not in the next command's commit.
+    /// The frame is the database header, written back unchanged.
+    fn begin_wal(&self) {
+        let mut conn = self.lock();
+        let Ok(tx) = conn.transaction_with_behavior(TransactionBehavior::Immediate) else {
+            return;
+        };
+        if let Ok(v) = user_version(&tx) {
+            if tx.pragma_update(None, "user_version", v).is_ok() {
+                let _ = tx.commit();
+            }
+        }
     }
 
     fn transaction<T>(
@@ -268,7 +304,16 @@ fn configure(conn: &Connection, path: &Path, durability: Durability) -> Result<(
     // was most of the cost of opening the database in each short-lived `berth` command.
     // Checkpointing every 64 pages (256 KiB) keeps that read short; the WAL file is cut back
     // when it restarts.
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+    // A checkpoint fsyncs the WAL, the database and (first in a process) their directory:
+    // milliseconds that a short-lived command's commit should not wait for. Connections for
+    // such commands (`Normal`) leave it to [`Meta::checkpoint_if_over`], which background
+    // processes call (the container's shim, once nobody waits for it), and to the
+    // truncation past [`WAL_TRUNCATE_AT`] after a write.
+    let autocheckpoint = match durability {
+        Durability::Full => WAL_AUTOCHECKPOINT_PAGES,
+        Durability::Normal => 0,
+    };
+    conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint)
         .map_err(pragma_err("wal_autocheckpoint"))?;
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)
         .map_err(pragma_err("journal_size_limit"))?;

@@ -495,27 +495,59 @@ fn container_rows_and_lookup() {
     assert_eq!(found("web"), ContainerLookup::NotFound);
 }
 
+/// What a short-lived command does: the only connection, opened, one write (container `i`,
+/// with a 2 kB config), closed.
+fn insert_alone(path: &std::path::Path, i: i64) {
+    let meta = Meta::open_with(path, crate::Durability::Normal).unwrap();
+    meta.insert_container(&crate::ContainerRow {
+        id: format!("{i:064x}"),
+        name: format!("c{i}"),
+        image_id: d("config-app"),
+        snapshot_key: None,
+        created: i,
+        image: "busybox".into(),
+        config: "x".repeat(2000),
+    })
+    .unwrap();
+}
+
 #[test]
 fn wal_stays_short_across_processes_that_each_open_alone() {
-    use crate::ContainerRow;
     let dir = tempfile::tempdir().unwrap();
-    let config = "x".repeat(2000);
-    // Each iteration is a short-lived process: the only connection, opened, one write, closed.
     let path = dir.path().join("berth.db");
     for i in 0..300 {
-        let meta = Meta::open_with(&path, crate::Durability::Normal).unwrap();
-        meta.insert_container(&ContainerRow {
-            id: format!("{i:064x}"),
-            name: format!("c{i}"),
-            image_id: d("config-app"),
-            snapshot_key: None,
-            created: i,
-            image: "busybox".into(),
-            config: config.clone(),
-        })
-        .unwrap();
+        insert_alone(&path, i);
     }
     let wal = std::fs::metadata(dir.path().join("berth.db-wal")).map_or(0, |m| m.len());
     assert!(wal <= 1 << 20, "the WAL grew to {wal} bytes");
     assert_eq!(open(dir.path()).container_rows().unwrap().len(), 300);
+}
+
+#[test]
+fn commands_leave_the_checkpoint_to_checkpoint_if_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("berth.db");
+    let wal_len = || std::fs::metadata(dir.path().join("berth.db-wal")).map_or(0, |m| m.len());
+    for i in 0..80 {
+        insert_alone(&path, i);
+    }
+    // No commit checkpointed (80 rows of 2 kB: past the 64 pages at which SQLite's default
+    // would have, below the truncation that writes do themselves).
+    let grown = wal_len();
+    assert!(grown > 64 * 4096, "the WAL holds {grown} bytes");
+    let meta = Meta::open_with(&path, crate::Durability::Normal).unwrap();
+    meta.checkpoint_if_over(grown);
+    assert_eq!(wal_len(), grown, "under the limit: left alone");
+    meta.checkpoint_if_over(64 * 4096);
+    // Restarted, with its first frame (and synced header) written already.
+    assert!(
+        wal_len() > 0 && wal_len() <= 32 + 24 + 4096,
+        "{}",
+        wal_len()
+    );
+    assert_eq!(
+        meta.schema_version().unwrap(),
+        Meta::latest_schema_version()
+    );
+    assert_eq!(meta.container_rows().unwrap().len(), 80);
 }

@@ -278,6 +278,11 @@ impl Monitor {
                 });
                 if spawner.io.is_some() {
                     m.clients.push(spawner);
+                } else {
+                    // A detached start's caller is on its way out: the checkpoint its commit
+                    // left (an attached one's shim does it after the removal, or never needs to).
+                    drop(spawner);
+                    berth_engine::tidy_database_at(&m.root, &m.runroot);
                 }
             }
             Err(e) => {
@@ -1050,13 +1055,14 @@ impl Monitor {
         let waiting = &mut self.awaiting_removal;
         let mount_ns = &mut self.exited_mount_ns;
         let removed = engine.and_then(|engine| {
-            engine
-                .remove_exited(&self.id, &mut || {
-                    waiting.clear();
-                    // Its teardown (an RCU grace period) after the release, before the unmount.
-                    mount_ns.take();
-                })
-                .map_err(|e| e.to_string())
+            let removed = engine.remove_exited(&self.id, &mut || {
+                waiting.clear();
+                // Its teardown (an RCU grace period) after the release, before the unmount.
+                mount_ns.take();
+            });
+            // Nobody waits for this shim now: the checkpoint the commands' commits left.
+            engine.tidy_database();
+            removed.map_err(|e| e.to_string())
         });
         self.exited_mount_ns = None;
         if let Err(why) = removed {

@@ -314,7 +314,9 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
         tty: rec.config.tty,
         sig_proxy: a.sig_proxy,
     };
-    match attached_start(&engine, &id, &streams, &keys, Some(shim)) {
+    let ended = attached_start(&engine, &id, &streams, &keys, Some(shim));
+    berth_sys::timing::mark("attached returned");
+    match ended {
         Err(e) if a.opts.rm => {
             // A container that never ran is removed as docker's --rm does.
             let _ = engine.remove(

@@ -30,6 +30,7 @@ use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType, UnixAddr,
 };
+use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -706,7 +707,7 @@ pub enum ShimParent {
 #[derive(Debug)]
 pub struct PendingShim {
     id: String,
-    child: Option<std::process::Child>,
+    child: Option<Pid>,
     ours: Option<OwnedFd>,
     parent: ShimParent,
 }
@@ -752,17 +753,46 @@ pub fn launch(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    let spawned = cmd.spawn();
+    let spawned = start_process(&mut cmd, &exe, parent);
     drop(inherited);
     let child = spawned.map_err(|source| ShimError::Exec { exe, source })?;
     // Its start-up is meant to overlap the caller's work, not to wait for it on one CPU.
-    berth_sys::sched::separate_from(nix::unistd::Pid::from_raw(child.id() as i32));
+    berth_sys::sched::separate_from(child);
     Ok(PendingShim {
         id: id.unwrap_or_default().to_string(),
         child: Some(child),
         ours: Some(ours),
         parent,
     })
+}
+
+/// Starts `cmd`. A short-lived caller (the CLI, single-threaded) forks it without waiting for
+/// its exec (`fork_exec`; `exe` is checked first, as the child's exec failure would only show
+/// as status 127 later); others, and a threaded caller, wait for the exec as std does.
+fn start_process(
+    cmd: &mut std::process::Command,
+    exe: &Path,
+    parent: ShimParent,
+) -> std::io::Result<Pid> {
+    if parent == ShimParent::Caller {
+        nix::unistd::access(exe, nix::unistd::AccessFlags::X_OK)?;
+        let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
+        match berth_sys::process::fork_exec(exe, &args) {
+            Ok(pid) => return Ok(pid),
+            Err(berth_sys::process::ProcessError::MultiThreaded(_)) => {}
+            Err(e) => return Err(std::io::Error::other(e)),
+        }
+    }
+    let child = cmd.spawn()?;
+    Ok(Pid::from_raw(child.id() as i32))
+}
+
+/// The exit status of our child `pid` once it has exited (`None`: killed, or not ours).
+fn wait_code(pid: Pid) -> Option<i32> {
+    match nix::sys::wait::waitpid(pid, None) {
+        Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => Some(code),
+        _ => None,
+    }
 }
 
 impl PendingShim {
@@ -836,11 +866,7 @@ impl PendingShim {
         // our child is waited for only when it could not take its configuration.
         let status = match self.parent {
             ShimParent::Caller if sent.is_ok() => None,
-            _ => self
-                .child
-                .take()
-                .and_then(|mut c| c.wait().ok())
-                .and_then(|s| s.code()),
+            _ => self.child.take().and_then(wait_code),
         };
         if sent.is_err() && status != Some(0) {
             return Err(ShimError::ShimDied {
@@ -849,6 +875,12 @@ impl PendingShim {
             });
         }
         sent?;
+        if files_follow {
+            // We write the files meanwhile: the shim, just woken, must not wait for our CPU.
+            if let Some(child) = self.child {
+                berth_sys::sched::separate_from(child);
+            }
+        }
         Ok(ConfiguredShim {
             pending: self,
             attached: attach.is_some(),
@@ -884,9 +916,9 @@ impl ConfiguredShim {
         let parent = self.pending.parent;
         let status = self.status;
         // The shim closed its end without a report: it is gone (or going).
-        let died = |child: Option<std::process::Child>| {
+        let died = |child: Option<Pid>| {
             let status = match parent {
-                ShimParent::Caller => child.and_then(|mut c| c.wait().ok()).and_then(|s| s.code()),
+                ShimParent::Caller => child.and_then(wait_code),
                 ShimParent::Detached => status,
             };
             ShimError::ShimDied {
@@ -929,8 +961,8 @@ impl Drop for PendingShim {
     fn drop(&mut self) {
         // Unfinished: closing the socket ends the shim's handshake; reap the first process.
         drop(self.ours.take());
-        if let Some(mut c) = self.child.take() {
-            let _ = c.wait();
+        if let Some(c) = self.child.take() {
+            let _ = wait_code(c);
         }
     }
 }

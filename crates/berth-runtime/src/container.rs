@@ -519,6 +519,9 @@ impl Runtime {
             }
         }
         berth_sys::timing::mark("rt init ready");
+        // Woken by the init, maybe on its CPU: the init's process set-up (the seccomp filter)
+        // must not wait for the recording below.
+        berth_sys::sched::separate_from(init_pid);
         stored.pid_start_time = state::proc_stat(init_pid.as_raw())
             .ok_or_else(|| RuntimeError::Init("the init vanished after it was ready".into()))?
             .start_time;

@@ -209,7 +209,7 @@ impl Engine {
                 None => Ok(None),
             }
         };
-        let spec = crate::spec::build(&crate::spec::SpecRequest {
+        let spec = crate::spec::build_json(&crate::spec::SpecRequest {
             id,
             config: &rec.config,
             host_config: h,
@@ -222,7 +222,9 @@ impl Engine {
             join_pidns: join(&h.pid_mode, "pid")?,
             cgroup_v2: cgroup_v2(),
         })?;
+        berth_sys::timing::mark("spec built");
         write_json(&self.paths.config_json(id), &spec)?;
+        berth_sys::timing::mark("config.json written");
 
         let config = ShimConfig {
             id: id.to_string(),

@@ -150,6 +150,7 @@ pub fn mount_rootfs(
     let with_layer = (m.typ == "overlay")
         .then(|| with_mountpoint_layer(&m.options, snapshots_dir))
         .flatten();
+    berth_sys::timing::mark("mount-point layer");
     let volatile = mode.volatile && m.typ == "overlay" && prepare_volatile(&m.options);
     let mut result = Err(nix::errno::Errno::EINVAL);
     for options in with_layer.iter().chain(std::iter::once(&m.options)) {

@@ -488,6 +488,12 @@ pub fn hostname_of(id: &str, config: &Config) -> String {
 
 /// Builds the container's OCI spec.
 pub fn build(r: &SpecRequest<'_>) -> Result<Spec, SpecError> {
+    serde_json::from_value(build_json(r)?).map_err(|e| SpecError::Spec(e.to_string()))
+}
+
+/// [`build`] as JSON, the form config.json is written in: the start skips a conversion to
+/// oci-spec's types and back (~0.3 ms); the runtime parses the file into them anyway.
+pub fn build_json(r: &SpecRequest<'_>) -> Result<Value, SpecError> {
     let c = r.config;
     let h = r.host_config;
     let privileged = h.privileged;
@@ -589,7 +595,7 @@ pub fn build(r: &SpecRequest<'_>) -> Result<Spec, SpecError> {
             spec["domainname"] = json!(c.domainname);
         }
     }
-    serde_json::from_value(spec).map_err(|e| SpecError::Spec(e.to_string()))
+    Ok(spec)
 }
 
 fn cgroups_path(h: &HostConfig, id: &str) -> String {

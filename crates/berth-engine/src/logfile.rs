@@ -312,38 +312,57 @@ pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// The json-file writer of one container (used by the shim).
+/// The json-file writer of one container (used by the shim). The live file is created at the
+/// first entry: a container that prints nothing (`run --rm ... true`) costs no file (a missing
+/// log reads as an empty one).
 #[derive(Debug)]
 pub struct LogWriter {
     path: PathBuf,
-    file: File,
+    file: Option<File>,
     size: u64,
     opts: RotateOptions,
     line: Vec<u8>,
 }
 
 impl LogWriter {
-    /// Opens (appending to, creating with mode 0640) the live log file.
+    /// A writer appending to the live log file (created with mode 0640 when first written).
     pub fn open(path: &Path, opts: RotateOptions) -> Result<LogWriter, LogError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o640)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|source| LogError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let size = match std::fs::metadata(path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(source) => {
+                return Err(LogError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
         Ok(LogWriter {
             path: path.to_path_buf(),
-            file,
+            file: None,
             size,
             opts,
             line: Vec::new(),
         })
+    }
+
+    /// The live file, opened (appending, created when missing) on first use.
+    fn live(&mut self) -> Result<&mut File, LogError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if self.file.is_none() {
+            let file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o640)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&self.path)
+                .map_err(|source| LogError::Open {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            self.file = Some(file);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
     }
 
     /// The live file's path.
@@ -370,12 +389,10 @@ impl LogWriter {
                 self.rotate()?;
             }
         }
-        self.file
+        let path = self.path.clone();
+        self.live()?
             .write_all(line)
-            .map_err(|source| LogError::Write {
-                path: self.path.clone(),
-                source,
-            })?;
+            .map_err(|source| LogError::Write { path, source })?;
         self.size += line.len() as u64;
         Ok(())
     }
@@ -388,7 +405,8 @@ impl LogWriter {
             move |source| LogError::Rotate { path, source }
         };
         if self.opts.max_file <= 1 {
-            self.file.set_len(0).map_err(err(&self.path))?;
+            let path = self.path.clone();
+            self.live()?.set_len(0).map_err(err(&path))?;
             self.size = 0;
             return Ok(());
         }
@@ -1024,5 +1042,30 @@ mod tests {
             last = idx;
         }
         assert_eq!(got.last().unwrap(), "n7\n");
+    }
+    #[test]
+    fn the_live_file_comes_with_the_first_entry() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = LogWriter::open(&path, RotateOptions::default()).unwrap();
+        drop(w);
+        assert!(
+            !path.exists(),
+            "a container that printed nothing has no file"
+        );
+        assert!(entries(&path, &ReadOptions::default()).is_empty());
+        w = LogWriter::open(&path, RotateOptions::default()).unwrap();
+        w.write(Stream::Stdout, b"hi\n", 1).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        // A later writer (a restart) appends, counting what is there.
+        drop(w);
+        let mut w = LogWriter::open(&path, RotateOptions::default()).unwrap();
+        assert_eq!(w.size, std::fs::metadata(&path).unwrap().len());
+        w.write(Stream::Stderr, b"again\n", 2).unwrap();
+        let all = entries(&path, &ReadOptions::default());
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].log, b"again\n");
     }
 }

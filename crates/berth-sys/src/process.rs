@@ -127,7 +127,8 @@ pub fn join_session_keyring(name: &std::ffi::CStr) -> Result<(), Errno> {
 /// stderr are /dev/null, and returns its pid without waiting for its exec, which std's
 /// `Command::spawn` does (the child's execve: 0.3 ms for a large binary). A failed exec shows
 /// only as the child's exit status 127, so the caller checks `exe` first. The child inherits
-/// the environment and every descriptor without close-on-exec. Needs a single-threaded caller.
+/// the environment and every descriptor without close-on-exec, and starts, as after std's
+/// spawn, with an empty signal mask and SIGPIPE at its default. Needs a single-threaded caller.
 pub fn fork_exec(exe: &std::path::Path, args: &[std::ffi::OsString]) -> Result<Pid, ProcessError> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
@@ -151,6 +152,20 @@ pub fn fork_exec(exe: &std::path::Path, args: &[std::ffi::OsString]) -> Result<P
     match clone_process(0)? {
         CloneResult::Child => {
             use std::os::fd::AsRawFd;
+            // As std's spawn does: an empty signal mask, SIGPIPE back to its default (Rust's
+            // runtime ignores it, and an exec keeps "ignored").
+            let _ = nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&nix::sys::signal::SigSet::empty()),
+                None,
+            );
+            // SAFETY: SIG_DFL installs no handler code: no async-signal-safety requirement.
+            let _ = unsafe {
+                nix::sys::signal::signal(
+                    nix::sys::signal::Signal::SIGPIPE,
+                    nix::sys::signal::SigHandler::SigDfl,
+                )
+            };
             // dup2 leaves the copies without close-on-exec.
             for fd in 0..3 {
                 if nix::unistd::dup2(null.as_raw_fd(), fd).is_err() {

@@ -1,6 +1,7 @@
 //! Process attributes that nix does not wrap: the I/O priority (`ioprio_set`), the scheduling
-//! policy (`sched_setattr`) and the execution domain (`personality`). All act on the calling
-//! thread / process only.
+//! policy (`sched_setattr`) and the execution domain (`personality`), which act on the calling
+//! thread / process only; and CPU placement hints for a parent and the child it starts
+//! ([`ForkSpread`], [`separate_from`]).
 
 use nix::errno::Errno;
 
@@ -137,11 +138,9 @@ impl ForkSpread {
         let Ok(here) = nix::sched::sched_getcpu() else {
             return;
         };
-        let mut elsewhere = self.inherited;
-        if elsewhere.unset(here).is_err() || !has_any(&elsewhere) {
-            return;
+        if let Some(elsewhere) = without(self.inherited, here) {
+            let _ = nix::sched::sched_setaffinity(child, &elsewhere);
         }
-        let _ = nix::sched::sched_setaffinity(child, &elsewhere);
     }
 
     /// In the child, first thing: gives it back the affinity it inherited.
@@ -166,10 +165,9 @@ pub fn separate_from(child: nix::unistd::Pid) {
     let Ok(mine) = nix::sched::sched_getaffinity(me) else {
         return;
     };
-    let mut elsewhere = mine;
-    if elsewhere.unset(here).is_err() || !has_any(&elsewhere) {
+    let Some(elsewhere) = without(mine, here) else {
         return;
-    }
+    };
     if nix::sched::sched_setaffinity(me, &elsewhere).is_ok() {
         let _ = nix::sched::sched_setaffinity(me, &mine);
     }
@@ -186,8 +184,12 @@ fn last_cpu(pid: nix::unistd::Pid) -> Option<usize> {
         .ok()
 }
 
-fn has_any(set: &nix::sched::CpuSet) -> bool {
-    (0..nix::sched::CpuSet::count()).any(|cpu| set.is_set(cpu).unwrap_or(false))
+/// `set` without `cpu`; `None` when nothing is left.
+fn without(mut set: nix::sched::CpuSet, cpu: usize) -> Option<nix::sched::CpuSet> {
+    set.unset(cpu).ok()?;
+    (0..nix::sched::CpuSet::count())
+        .any(|c| set.is_set(c).unwrap_or(false))
+        .then_some(set)
 }
 
 #[cfg(test)]
@@ -206,6 +208,18 @@ mod tests {
         let (class, _) = io_priority().unwrap();
         assert!((0..=3).contains(&class));
         assert_eq!(personality().unwrap() & 0xff, PER_LINUX);
+    }
+
+    #[test]
+    fn without_removes_one_cpu_and_refuses_to_leave_none() {
+        let mut two = nix::sched::CpuSet::new();
+        two.set(0).unwrap();
+        two.set(3).unwrap();
+        let left = without(two, 0).unwrap();
+        assert!(!left.is_set(0).unwrap() && left.is_set(3).unwrap());
+        assert!(without(left, 3).is_none());
+        // A CPU not in the set: the set as it was.
+        assert_eq!(without(two, 1), Some(two));
     }
 
     #[test]

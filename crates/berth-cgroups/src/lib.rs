@@ -112,8 +112,6 @@ pub trait Cgroup: Send + Sync {
     fn paths(&self) -> Vec<PathBuf>;
 }
 
-/// Opens (without creating) the cgroup for `config`: the v1 driver for the V1 and Hybrid
-/// layouts, the v2 driver for V2.
 /// Removes Berth's shared default parent (`/berth`) from every hierarchy where no cgroup is
 /// left below it: it is otherwise kept between containers (see `fsutil::is_default_parent`).
 /// For whoever ends a batch of containers (test fixtures); one still in use stays.
@@ -140,6 +138,8 @@ pub fn warm_up() {
     let _ = mounts::system();
 }
 
+/// Opens (without creating) the cgroup for `config`: the v1 driver for the V1 and Hybrid
+/// layouts, the v2 driver for V2.
 pub fn open(config: &CgroupConfig<'_>) -> Result<Box<dyn Cgroup>, CgroupError> {
     let target = path::target(config)?;
     if let Some(root) = config.root {

@@ -62,11 +62,8 @@ pub const TIDY_WAL_AT: u64 = 64 * 4096;
 /// [`Engine::tidy_database`] for a process without an engine: opens the database only when its
 /// log has grown past [`TIDY_WAL_AT`].
 pub fn tidy_database_at(root: &Path, runroot: &Path) {
-    let paths = Paths::new(root.to_path_buf(), runroot.to_path_buf());
-    let db = paths.db();
-    let mut wal = db.clone().into_os_string();
-    wal.push("-wal");
-    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > TIDY_WAL_AT) {
+    let db = Paths::new(root.to_path_buf(), runroot.to_path_buf()).db();
+    if berth_meta::wal_size(&db) > TIDY_WAL_AT {
         if let Ok(meta) = Meta::open_with(&db, Durability::Normal) {
             meta.checkpoint_if_over(TIDY_WAL_AT);
         }

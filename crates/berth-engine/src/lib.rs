@@ -53,7 +53,7 @@ pub mod volumes;
 
 pub use check::CheckReport;
 pub use create::CreateOptions;
-pub use engine::{tidy_database_at, Engine, EngineOptions, TIDY_WAL_AT};
+pub use engine::{tidy_database_at, Engine, EngineOptions};
 pub use error::{EngineError, Result};
 pub use exec::ExecRequest;
 pub use lifecycle::{enter_start_namespace, StartOptions, Started, StopOptions, WaitCondition};

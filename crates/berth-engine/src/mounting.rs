@@ -169,11 +169,8 @@ fn with_mountpoint_layer(options: &[String], snapshots_dir: &Path) -> Option<Vec
     let lower = out.iter_mut().find(|o| o.starts_with("lowerdir="))?;
     let layered = crate::mountpoints::with_layer(snapshots_dir, &lower["lowerdir=".len()..])?;
     *lower = format!("lowerdir={layered}");
-    (out.join(",").len() < MOUNT_DATA_LIMIT).then_some(out)
+    (out.join(",").len() <= berth_snapshot::MOUNT_DATA_LIMIT).then_some(out)
 }
-
-/// The kernel takes at most one page of mount options (with the terminating NUL).
-const MOUNT_DATA_LIMIT: usize = 4096;
 
 /// Mounts `typ` from `source` at `target` with `options` (plus overlay's `volatile` when asked
 /// and known to the kernel); relative overlay lower dirs resolve from `snapshots_dir`.
@@ -192,25 +189,21 @@ fn mount_with(
     let relative = options
         .iter()
         .any(|o| o.starts_with("lowerdir=") && !o["lowerdir=".len()..].starts_with('/'));
-    let overlay = |data: &str| {
-        let r = mount(
+    let attempt = |data: &str| {
+        mount(
             Some(source),
             target,
             Some(typ),
             MsFlags::empty(),
             Some(data),
-        );
-        match r {
-            // A kernel before 5.10 does not know `volatile`: mount without it.
-            Err(nix::errno::Errno::EINVAL) if data.ends_with(",volatile") => mount(
-                Some(source),
-                target,
-                Some(typ),
-                MsFlags::empty(),
-                Some(data.trim_end_matches(",volatile")),
-            ),
-            r => r,
+        )
+    };
+    let overlay = |data: &str| match attempt(data) {
+        // A kernel before 5.10 does not know `volatile`: mount without it.
+        Err(nix::errno::Errno::EINVAL) if data.ends_with(",volatile") => {
+            attempt(data.trim_end_matches(",volatile"))
         }
+        r => r,
     };
     if !relative {
         return overlay(&data);

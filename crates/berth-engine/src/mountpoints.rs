@@ -97,7 +97,9 @@ fn has_xattrs(path: &Path) -> bool {
 /// and renamed into place, so a layer that exists is complete.
 fn ensure(base: &Path, attrs: Attrs) -> std::io::Result<PathBuf> {
     let layer = base.join(attrs.name());
-    if layer.join("etc").join(FILES[FILES.len() - 1]).exists() {
+    // The last file made: there when the layer was renamed into place complete.
+    let complete = || layer.join("etc").join(FILES[FILES.len() - 1]).exists();
+    if complete() {
         return Ok(layer);
     }
     std::fs::DirBuilder::new()
@@ -131,7 +133,7 @@ fn ensure(base: &Path, attrs: Attrs) -> std::io::Result<PathBuf> {
             Ok(layer)
         }
         // Another start made it meanwhile: use that one (ours goes with the guard).
-        Err(_) if layer.join("etc").join(FILES[FILES.len() - 1]).exists() => Ok(layer),
+        Err(_) if complete() => Ok(layer),
         Err(e) => Err(e),
     }
 }

@@ -181,9 +181,7 @@ impl Shared {
     /// Restarts the WAL with a TRUNCATE checkpoint when it is larger than `limit` bytes;
     /// returns whether it did.
     fn truncate_wal_over(&self, limit: u64) -> bool {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        if std::fs::metadata(&wal).map_or(true, |m| m.len() <= limit) {
+        if wal_size(&self.path) <= limit {
             return false;
         }
         let conn = self.lock();
@@ -322,6 +320,13 @@ fn configure(conn: &Connection, path: &Path, durability: Durability) -> Result<(
     conn.pragma_update(None, "mmap_size", MMAP_SIZE)
         .map_err(pragma_err("mmap_size"))?;
     Ok(())
+}
+
+/// The size of the write-ahead log of the database at `path` (0 when there is none).
+pub fn wal_size(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_os_string();
+    wal.push("-wal");
+    std::fs::metadata(&wal).map_or(0, |m| m.len())
 }
 
 /// How much of the database file is read through a memory map.

@@ -27,7 +27,7 @@ mod concurrency_tests;
 mod tests;
 
 pub use containers::{ContainerLookup, ContainerRow};
-pub use db::{Durability, Meta};
+pub use db::{wal_size, Durability, Meta};
 pub use error::{MetaError, Result};
 pub use lease::{Lease, LeaseInfo};
 pub use process::Owner;

@@ -519,12 +519,14 @@ impl Runtime {
             }
         }
         berth_sys::timing::mark("rt init ready");
+        let stat = state::proc_stat(init_pid.as_raw())
+            .ok_or_else(|| RuntimeError::Init("the init vanished after it was ready".into()))?;
         // Woken by the init, maybe on its CPU: the init's process set-up (the seccomp filter)
         // must not wait for the recording below.
-        berth_sys::sched::separate_from(init_pid);
-        stored.pid_start_time = state::proc_stat(init_pid.as_raw())
-            .ok_or_else(|| RuntimeError::Init("the init vanished after it was ready".into()))?
-            .start_time;
+        if let Some(cpu) = stat.processor {
+            berth_sys::sched::step_off_cpu(cpu);
+        }
+        stored.pid_start_time = stat.start_time;
         state::save(&dir, &stored)?;
         // Meanwhile the init set up its process: a failure there is still create's.
         match parent_end.recv() {

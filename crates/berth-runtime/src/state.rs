@@ -177,6 +177,8 @@ pub struct ProcStat {
     pub state: char,
     /// Start time in clock ticks after boot.
     pub start_time: u64,
+    /// The CPU it last ran or is queued on.
+    pub processor: Option<usize>,
 }
 
 /// Reads the state letter and start time of `pid`, or `None` if there is no such process.
@@ -187,7 +189,11 @@ pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     let state = fields.next()?.chars().next()?;
     // After the state (field 3), start time is field 22: 18 fields further.
     let start_time = fields.nth(18)?.parse().ok()?;
-    Some(ProcStat { state, start_time })
+    Some(ProcStat {
+        state,
+        start_time,
+        processor: berth_sys::sched::processor(&stat),
+    })
 }
 
 /// Whether the init recorded in `state` still runs (not exited, not a zombie, same start time).

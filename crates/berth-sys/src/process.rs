@@ -36,14 +36,18 @@ pub enum CloneResult {
     Child,
 }
 
+/// Field `n` (numbered as in proc(5), from 3 on) of a `/proc/<pid>/stat` text. The command
+/// (field 2) is in parentheses and may hold spaces: fields are counted after its last ')'.
+pub fn stat_field(stat: &str, n: usize) -> Option<&str> {
+    let after_comm = stat.rsplit_once(')')?.1;
+    after_comm.split_whitespace().nth(n.checked_sub(3)?)
+}
+
 /// The number of threads of the calling process, from `/proc/self/stat`.
 pub fn thread_count() -> Result<usize, ProcessError> {
     let stat = std::fs::read_to_string("/proc/self/stat").map_err(ProcessError::ThreadCount)?;
-    // Field 20 (num_threads); the comm field (2) may contain spaces, so count from its closing ')'.
-    let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    after_comm
-        .split_whitespace()
-        .nth(17)
+    // Field 20: num_threads.
+    stat_field(&stat, 20)
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| {
             ProcessError::ThreadCount(std::io::Error::other("malformed /proc/self/stat"))
@@ -277,6 +281,15 @@ mod tests {
         assert!(matches!(threaded, Err(ProcessError::MultiThreaded(_))));
         drop(tx);
         let _ = t.join();
+    }
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command() {
+        let stat = "42 (a) b (c) R 1 42 42 0 -1 4194560";
+        assert_eq!(stat_field(stat, 3), Some("R"));
+        assert_eq!(stat_field(stat, 4), Some("1"));
+        assert_eq!(stat_field(stat, 2), None);
+        assert_eq!(stat_field(stat, 30), None);
     }
 
     #[test]

@@ -150,38 +150,37 @@ impl ForkSpread {
 }
 
 /// Makes sure the caller and its just-started `child` (which may have exec'd: it cannot be
-/// asked to restore an affinity) do not wait for the same CPU: when the kernel queued the child
-/// on the caller's CPU, the caller moves itself to its other CPUs and takes its own affinity
-/// back at once (a running task changes CPUs through the kernel's migration thread: some µs).
-/// Best effort, as [`ForkSpread`].
+/// asked to restore an affinity) do not wait for the same CPU: [`step_off_cpu`] with the CPU
+/// the child is queued on (`/proc/<pid>/stat`). Best effort, as [`ForkSpread`].
 pub fn separate_from(child: nix::unistd::Pid) {
+    let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok();
+    if let Some(cpu) = stat.as_deref().and_then(processor) {
+        step_off_cpu(cpu);
+    }
+}
+
+/// The CPU a process last ran or is queued on, from its `/proc/<pid>/stat` text (field 39).
+pub fn processor(stat: &str) -> Option<usize> {
+    crate::process::stat_field(stat, 39)?.parse().ok()
+}
+
+/// When the caller runs on `cpu`, where a process it keeps working beside is queued: moves
+/// itself to its other CPUs and takes its own affinity back at once (a running task changes
+/// CPUs through the kernel's migration thread: some µs). Best effort.
+pub fn step_off_cpu(cpu: usize) {
     let me = nix::unistd::Pid::from_raw(0);
-    let (Ok(here), Some(there)) = (nix::sched::sched_getcpu(), last_cpu(child)) else {
-        return;
-    };
-    if here != there {
+    if nix::sched::sched_getcpu().ok() != Some(cpu) {
         return;
     }
     let Ok(mine) = nix::sched::sched_getaffinity(me) else {
         return;
     };
-    let Some(elsewhere) = without(mine, here) else {
+    let Some(elsewhere) = without(mine, cpu) else {
         return;
     };
     if nix::sched::sched_setaffinity(me, &elsewhere).is_ok() {
         let _ = nix::sched::sched_setaffinity(me, &mine);
     }
-}
-
-/// The CPU `pid` last ran or is queued on (field 39 of /proc/<pid>/stat).
-fn last_cpu(pid: nix::unistd::Pid) -> Option<usize> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command (field 2) is in parentheses and may hold spaces: count after the last ')'.
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(36)?
-        .parse()
-        .ok()
 }
 
 /// `set` without `cpu`; `None` when nothing is left.
@@ -223,9 +222,10 @@ mod tests {
     }
 
     #[test]
-    fn last_cpu_reads_the_processor_field() {
+    fn processor_reads_the_cpu_field() {
         let me = nix::unistd::Pid::this();
-        let cpu = last_cpu(me).unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{me}/stat")).unwrap();
+        let cpu = processor(&stat).unwrap();
         let allowed = nix::sched::sched_getaffinity(me).unwrap();
         assert!(
             allowed.is_set(cpu).unwrap(),

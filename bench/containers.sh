@@ -14,7 +14,7 @@
 # --runroot), removed at the end; busybox comes from `berth image bootstrap` and is handed to
 # podman/docker with `berth save | load`, so all run the same image.
 #
-# Usage (root): bench/containers.sh     env: BERTH=path/to/berth (default: cargo build --release)
+# Usage (root): bench/containers.sh     env: BERTH=path/to/berth (default: scripts/build-release.sh)
 #   BENCH_N=100  RUNS=30  WARMUP=30  BENCH_DIR=/var/tmp  NO_PODMAN=1  NO_DOCKER=1
 #   PS_SIZES="100 300 1000"
 set -euo pipefail
@@ -30,8 +30,7 @@ need python3
 
 if [ -z "${BERTH:-}" ]; then
   echo "== building berth (release)" >&2
-  cargo build --release -p berth -p berth-init --quiet
-  BERTH="${CARGO_TARGET_DIR:-$REPO/target}/release/berth"
+  BERTH="$("$REPO/scripts/build-release.sh" berth berth-init)/berth"
 fi
 BERTH=$(realpath "$BERTH")
 

@@ -8,7 +8,7 @@
 # podman and berth use private roots under one temp dir (the host's stores are untouched), removed
 # at the end.
 #
-# Usage (root): bench/image.sh            env: BERTH=path/to/berth (default: cargo build --release)
+# Usage (root): bench/image.sh            env: BERTH=path/to/berth (default: scripts/build-release.sh)
 #   RUNS=5  LAYER_MIB=100  PODMAN_DRIVER=overlay  BENCH_DIR=/var/tmp  BENCH_GZIP=1 (also time gzip'd loads; not GZIP, which gzip itself reads)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +26,7 @@ need python3
 
 if [ -z "${BERTH:-}" ]; then
   echo "== building berth (release)" >&2
-  cargo build --release -p berth --quiet
-  BERTH="${CARGO_TARGET_DIR:-$REPO/target}/release/berth"
+  BERTH="$("$REPO/scripts/build-release.sh" berth)/berth"
 fi
 BERTH=$(realpath "$BERTH")
 

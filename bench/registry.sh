@@ -10,7 +10,7 @@
 # Prints medians and ratios against the targets (pull >= 3x podman and within 1.5x of skopeo;
 # push >= 2x podman). Everything lives in one temp dir, removed at the end; host stores untouched.
 #
-# Usage (root): bench/registry.sh     env: BERTH=path/to/berth (default: cargo build --release)
+# Usage (root): bench/registry.sh     env: BERTH=path/to/berth (default: scripts/build-release.sh)
 #   RUNS=5  LAYER_MIB=100  BENCH_DIR=/var/tmp  PODMAN_DRIVER=overlay
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +30,7 @@ need docker-registry
 
 if [ -z "${BERTH:-}" ]; then
   echo "== building berth (release)" >&2
-  cargo build --release -p berth --quiet
-  BERTH="${CARGO_TARGET_DIR:-$REPO/target}/release/berth"
+  BERTH="$("$REPO/scripts/build-release.sh" berth)/berth"
 fi
 BERTH=$(realpath "$BERTH")
 

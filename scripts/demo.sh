@@ -27,10 +27,7 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-cargo build --release -p berth --quiet
-target_dir=$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-BERTH="${target_dir:-target}/release/berth"
+BERTH="$(scripts/build-release.sh berth)/berth"
 
 # The images: made offline, stored and unpacked like any pulled image.
 "$BERTH" image bootstrap

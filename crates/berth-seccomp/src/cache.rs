@@ -25,7 +25,7 @@ use crate::error::SeccompError;
 use crate::filter::CompiledFilter;
 
 /// Changes whenever the cache key or the entry format changes.
-const KEY_TAG: &str = "berth-seccomp/cache/v2";
+const KEY_TAG: &str = "berth-seccomp/cache/v3";
 
 /// What [`compile_cached_status`] found in the cache.
 #[derive(Debug)]

@@ -21,6 +21,7 @@ use oci_spec::runtime::{
 use crate::enosys;
 use crate::error::SeccompError;
 use crate::filter::CompiledFilter;
+use crate::ranges;
 
 /// JSON path of the profile in a runtime config, used in every message.
 pub(crate) const FIELD: &str = "linux.seccomp";
@@ -42,6 +43,9 @@ pub(crate) struct Plan {
     /// Every syscall name of the profile, skipped rules included: they bound the numbers that
     /// the profile knows about (see [`crate::enosys`]).
     pub all_names: Vec<String>,
+    /// Every (argument index, value) the rules compare with: the calls with which a rewritten
+    /// program is checked against libseccomp's (see [`crate::ranges`]).
+    pub probes: Vec<(usize, u64)>,
 }
 
 /// One `syscalls[index]` entry.
@@ -169,6 +173,7 @@ pub(crate) fn plan(seccomp: &LinuxSeccomp) -> Result<Plan, SeccompError> {
 
     let mut rules = Vec::new();
     let mut all_names = Vec::new();
+    let mut probes = Vec::new();
     let mut uses_notify = false;
     for (index, call) in seccomp.syscalls().iter().flatten().enumerate() {
         let field = || format!("{FIELD}.syscalls[{index}]");
@@ -206,6 +211,8 @@ pub(crate) fn plan(seccomp: &LinuxSeccomp) -> Result<Plan, SeccompError> {
                 (lower_op(arg.op(), 0), arg.value())
             };
             compares.push(ScmpArgCompare::new(arg.index() as u32, op, datum));
+            probes.push((arg.index(), arg.value()));
+            probes.extend(arg.value_two().map(|v| (arg.index(), v)));
         }
         if action == default {
             // libseccomp rejects such a rule; leaving it out changes nothing.
@@ -242,6 +249,7 @@ pub(crate) fn plan(seccomp: &LinuxSeccomp) -> Result<Plan, SeccompError> {
         flags,
         rules,
         all_names,
+        probes,
     })
 }
 
@@ -255,8 +263,61 @@ fn same_index_twice(indexes: impl Iterator<Item = usize>) -> bool {
     false
 }
 
-/// Builds the libseccomp filter of `plan` and exports its BPF program.
+/// Builds the libseccomp filter of `plan` and exports its BPF program; for a profile that
+/// denies by default, behind the `ENOSYS` prefix and, when [`ranges`] can, with the per-syscall
+/// dispatch rewritten as a search over ranges of syscall numbers.
 pub(crate) fn build(plan: &Plan) -> Result<CompiledFilter, SeccompError> {
+    let deny_by_default = denies_by_default(plan.default_action);
+    // On a kernel without the x32 ABI every x32 call fails with ENOSYS before it could do
+    // anything: a profile that denies by default needs no rules for it (a third of the program
+    // with Docker's profile, and of its cost to install), only the ENOSYS answer in the prefix.
+    let x32_unrun = deny_by_default && !berth_sys::seccomp::x32_abi_available();
+    let mut program = libseccomp_program(plan, x32_unrun, &|_| true)?;
+    if deny_by_default {
+        let native = ScmpArch::native();
+        let mut arches = vec![native];
+        for (_, a) in &plan.arches {
+            let a = if *a == ScmpArch::Native { native } else { *a };
+            if !arches.contains(&a) {
+                arches.push(a);
+            }
+        }
+        let mut limits = enosys::limits(&arches, plan.all_names.iter().map(String::as_str));
+        if x32_unrun && arches.contains(&ScmpArch::X32) {
+            enosys::refuse_x32(&mut limits);
+            arches.retain(|a| *a != ScmpArch::X32);
+        }
+        let mut full = enosys::prefix(&limits);
+        full.append(&mut program);
+        program = full;
+        let conditional_names = plan
+            .rules
+            .iter()
+            .filter(|r| r.conditions.iter().any(|c| !c.is_empty()))
+            .flat_map(|r| r.names.iter().map(String::as_str))
+            .collect();
+        let compacted = ranges::compact(ranges::Input {
+            original: &program,
+            arches: &arches,
+            limits: &limits,
+            probes: &plan.probes,
+            conditional_names: &conditional_names,
+            build_conditional: &|keep| libseccomp_program(plan, x32_unrun, keep),
+        })?;
+        if let Some(shorter) = compacted {
+            program = shorter;
+        }
+    }
+    CompiledFilter::new(program, plan.flags)
+}
+
+/// libseccomp's program for the rules of `plan` on the syscall names that `keep` accepts
+/// (x32 left out when `skip_x32`).
+pub(crate) fn libseccomp_program(
+    plan: &Plan,
+    skip_x32: bool,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Vec<SockFilter>, SeccompError> {
     let lib_err = |field: String, step: String| {
         move |source| SeccompError::Libseccomp {
             field,
@@ -271,13 +332,8 @@ pub(crate) fn build(plan: &Plan) -> Result<CompiledFilter, SeccompError> {
     // A balanced binary tree of syscall numbers: fewer instructions run per syscall with large
     // allow lists. Older libseccomp without it still produces a correct (linear) filter.
     let _ = ctx.set_ctl_optimize(2);
-    let deny_by_default = denies_by_default(plan.default_action);
-    // On a kernel without the x32 ABI every x32 call fails with ENOSYS before it could do
-    // anything: a profile that denies by default needs no rules for it (a third of the program
-    // with Docker's profile, and of its cost to install), only the ENOSYS answer in the prefix.
-    let x32_unrun = deny_by_default && !berth_sys::seccomp::x32_abi_available();
     for (i, arch) in &plan.arches {
-        if x32_unrun && *arch == ScmpArch::X32 {
+        if skip_x32 && *arch == ScmpArch::X32 {
             continue;
         }
         ctx.add_arch(*arch).map_err(lib_err(
@@ -286,7 +342,7 @@ pub(crate) fn build(plan: &Plan) -> Result<CompiledFilter, SeccompError> {
         ))?;
     }
     for rule in &plan.rules {
-        for name in &rule.names {
+        for name in rule.names.iter().filter(|n| keep(n)) {
             let Ok(syscall) = libseccomp::ScmpSyscall::from_name(name) else {
                 // Unknown to libseccomp on this architecture: skipped, like other runtimes.
                 continue;
@@ -300,25 +356,7 @@ pub(crate) fn build(plan: &Plan) -> Result<CompiledFilter, SeccompError> {
             }
         }
     }
-    let mut program = export(&ctx)?;
-    if deny_by_default {
-        let native = ScmpArch::native();
-        let mut arches = vec![native];
-        for (_, a) in &plan.arches {
-            let a = if *a == ScmpArch::Native { native } else { *a };
-            if !arches.contains(&a) {
-                arches.push(a);
-            }
-        }
-        let mut limits = enosys::limits(&arches, plan.all_names.iter().map(String::as_str));
-        if x32_unrun && arches.contains(&ScmpArch::X32) {
-            enosys::refuse_x32(&mut limits);
-        }
-        let mut full = enosys::prefix(&limits);
-        full.append(&mut program);
-        program = full;
-    }
-    CompiledFilter::new(program, plan.flags)
+    export(&ctx)
 }
 
 /// True when unlisted calls are refused: then calls newer than the profile get `ENOSYS`.

@@ -24,7 +24,7 @@ pub(crate) struct Limit {
 }
 
 /// The audit arch of a libseccomp arch token, and whether it is x32.
-fn audit_arch(arch: ScmpArch) -> Option<(u32, bool)> {
+pub(crate) fn audit_arch(arch: ScmpArch) -> Option<(u32, bool)> {
     Some(match arch {
         ScmpArch::X8664 => (0xC000_003E, false),
         ScmpArch::X32 => (0xC000_003E, true),

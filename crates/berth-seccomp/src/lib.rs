@@ -19,6 +19,7 @@ mod error;
 mod filter;
 pub mod names;
 pub mod notify;
+mod ranges;
 pub mod simulate;
 
 pub use cache::{

@@ -103,6 +103,30 @@ pub enum SimulateError {
 
 /// Runs `program` on `data` and returns the `SECCOMP_RET_*` value it produces.
 pub fn run(program: &[SockFilter], data: &SeccompData) -> Result<u32, SimulateError> {
+    execute(program, data, &mut false)
+}
+
+/// Like [`run`], and also says whether the program read more of `data` than the call's number
+/// and arch (its arguments or instruction pointer): when it did not, the answer holds for every
+/// call of that number.
+pub fn run_reading(
+    program: &[SockFilter],
+    data: &SeccompData,
+) -> Result<(u32, bool), SimulateError> {
+    let mut read_more = false;
+    let action = execute(program, data, &mut read_more)?;
+    Ok((action, read_more))
+}
+
+/// Offset of `instruction_pointer` in `struct seccomp_data`: loads from here on read more than
+/// the number and arch.
+const AFTER_NR_AND_ARCH: u32 = 8;
+
+fn execute(
+    program: &[SockFilter],
+    data: &SeccompData,
+    read_more: &mut bool,
+) -> Result<u32, SimulateError> {
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; 16];
     let mut pc = 0usize;
@@ -117,7 +141,10 @@ pub fn run(program: &[SockFilter], data: &SeccompData) -> Result<u32, SimulateEr
         match insn.code & 0x07 {
             // BPF_LD
             0x00 => match insn.code & 0xe0 {
-                0x20 => a = data.word(k).ok_or(fault(pc, "load outside seccomp_data"))?,
+                0x20 => {
+                    *read_more |= k >= AFTER_NR_AND_ARCH;
+                    a = data.word(k).ok_or(fault(pc, "load outside seccomp_data"))?
+                }
                 0x00 => a = k,
                 0x60 => a = *mem.get(k as usize).ok_or(fault(pc, "bad scratch slot"))?,
                 0x80 => a = 64, // BPF_LEN: sizeof(struct seccomp_data)

@@ -104,19 +104,43 @@ impl Engine {
     /// volumes, then the database row, which frees the name), then calls `released` (the shim
     /// closes the channel a foreground `run` waits on), then the rest. A container already gone
     /// is fine.
-    pub fn remove_exited(&self, id: &str, released: &mut dyn FnMut()) -> Result<()> {
+    ///
+    /// `read_before`: the container's record as [`Engine::record_for_removal`] read it earlier
+    /// (what the removal uses of it, volumes and snapshot, never changes), so that the removal
+    /// does not read and parse it again.
+    pub fn remove_exited(
+        &self,
+        id: &str,
+        read_before: Option<&ContainerRecord>,
+        released: &mut dyn FnMut(),
+    ) -> Result<()> {
         let _lock = lock::lock(&self.paths, id)?;
-        let Some(row) = self.meta.container_row(id)? else {
-            released();
-            return self.finish_removal(id, None);
+        let read_now;
+        let rec = match read_before {
+            Some(rec) => rec,
+            None => {
+                let Some(row) = self.meta.container_row(id)? else {
+                    released();
+                    return self.finish_removal(id, None);
+                };
+                read_now = ContainerRecord::from_json(&row.id, &row.config)?;
+                &read_now
+            }
         };
-        let rec = ContainerRecord::from_json(&row.id, &row.config)?;
-        self.remove_anonymous_volumes(&rec)?;
+        self.remove_anonymous_volumes(rec)?;
         berth_sys::timing::mark("remove: record read");
         self.meta.delete_container_ref(id)?;
         berth_sys::timing::mark("remove: row deleted");
         released();
         self.finish_removal(id, Some(&rec.snapshot_key))
+    }
+
+    /// The record of container `id` for a later [`Engine::remove_exited`] (`None`: none).
+    pub fn record_for_removal(&self, id: &str) -> Result<Option<ContainerRecord>> {
+        match self.meta.container_row(id)? {
+            Some(row) => ContainerRecord::from_json(&row.id, &row.config).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The part of a removal after the row: run state, snapshot (`key`, else the one

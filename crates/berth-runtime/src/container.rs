@@ -65,6 +65,9 @@ pub struct Created {
     /// The init's pid.
     pub pid: Pid,
     state: StoredState,
+    /// The write end of a pipe whose read end the init holds until its execve: the init was
+    /// made to exec without waiting for a start (see [`Runtime::create_for_start`]).
+    exec_watch: Option<OwnedFd>,
 }
 
 impl Created {
@@ -202,7 +205,11 @@ impl Runtime {
     }
 
     /// [`Runtime::create`] for a caller that starts the container itself next: the returned
-    /// record lets [`Runtime::start_created`] skip rereading the state from disk.
+    /// record lets [`Runtime::start_created`] skip rereading the state from disk. With
+    /// `at_once` the init execs the program as soon as it is set up instead of waiting on the
+    /// start fifo (a signal and a wake-up less on the way to the exec); the container then shows
+    /// as running, not created, to `state`, and nothing may be done between the two (a console's
+    /// window size set by the caller would come too late).
     /// `before_clone` runs once the config is loaded and checked, just before the init is
     /// made: it returns when the files the container mounts are in place (another process may
     /// still be writing them until then); its error aborts the create. `meanwhile` runs once
@@ -212,11 +219,17 @@ impl Runtime {
     pub fn create_for_start(
         &self,
         o: &CreateOptions,
+        at_once: bool,
         before_clone: &mut dyn FnMut() -> std::result::Result<(), String>,
         meanwhile: &mut dyn FnMut(),
     ) -> Result<Created> {
-        let (pid, _, state) = self.create_with_state(o, false, before_clone, meanwhile)?;
-        Ok(Created { pid, state })
+        let (pid, _, state, exec_watch) =
+            self.create_with_state(o, false, at_once, before_clone, meanwhile)?;
+        Ok(Created {
+            pid,
+            state,
+            exec_watch,
+        })
     }
 
     /// `create`; with `foreground` (for `run` on the caller's terminal) a config that asks for a
@@ -226,17 +239,20 @@ impl Runtime {
         o: &CreateOptions,
         foreground: bool,
     ) -> Result<(Pid, Option<OwnedFd>)> {
-        self.create_with_state(o, foreground, &mut || Ok(()), &mut || {})
-            .map(|(pid, console, _)| (pid, console))
+        self.create_with_state(o, foreground, false, &mut || Ok(()), &mut || {})
+            .map(|(pid, console, _, _)| (pid, console))
     }
 
+    /// With `at_once` the init execs as soon as it is set up, without waiting for a start; the
+    /// last value is then the write end of the pipe that tells its execve (see [`Created`]).
     fn create_with_state(
         &self,
         o: &CreateOptions,
         foreground: bool,
+        at_once: bool,
         before_clone: &mut dyn FnMut() -> std::result::Result<(), String>,
         meanwhile: &mut dyn FnMut(),
-    ) -> Result<(Pid, Option<OwnedFd>, StoredState)> {
+    ) -> Result<(Pid, Option<OwnedFd>, StoredState, Option<OwnedFd>)> {
         state::validate_id(&o.id)?;
         let bundle = std::fs::canonicalize(&o.bundle)
             .map_err(|_| RuntimeError::BundleMissing(o.bundle.clone()))?;
@@ -332,12 +348,22 @@ impl Runtime {
             cgroup.apply_resources(&resources)?;
         }
 
-        let fifo_path = dir.join(START_FIFO);
-        nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600))
-            .map_err(|e| RuntimeError::sys(format!("mkfifo {}", fifo_path.display()), e))?;
-        let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-            .map(owned_from_raw)
-            .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
+        // The start fifo, where the init waits for `start`; or, at once, a pipe whose read end
+        // only the init keeps, closed by its execve.
+        let (fifo, exec_watch) = if at_once {
+            let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+                .map_err(|e| RuntimeError::sys("pipe for the exec", e))?;
+            (read, Some(write))
+        } else {
+            let fifo_path = dir.join(START_FIFO);
+            nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o600))
+                .map_err(|e| RuntimeError::sys(format!("mkfifo {}", fifo_path.display()), e))?;
+            let fifo =
+                nix::fcntl::open(&fifo_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+                    .map(owned_from_raw)
+                    .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
+            (fifo, None)
+        };
         let console_socket = match console_fd {
             Some(fd) => Some(fd),
             None => o
@@ -385,7 +411,7 @@ impl Runtime {
                     bundle: &bundle,
                     plan: &plan,
                     channel: &child_end,
-                    start_fifo: Some(&fifo),
+                    start_fifo: (!at_once).then_some(&fifo),
                     console_socket,
                     seccomp: seccomp.as_ref(),
                     preserve_fds: o.preserve_fds,
@@ -405,6 +431,10 @@ impl Runtime {
         }
         berth_sys::timing::mark("rt clone returned");
         drop(child_end);
+        if at_once {
+            // Only the init may hold the read end: its execve must close the last one.
+            drop(fifo);
+        }
         drop(console_socket);
         guard.children.push(child);
 
@@ -545,7 +575,7 @@ impl Runtime {
         }
         guard.disarm();
         berth_sys::timing::mark("rt created");
-        Ok((init_pid, our_console_end, stored))
+        Ok((init_pid, our_console_end, stored, exec_watch))
     }
 
     /// Lets a created container's init exec the user's program, then runs the poststart hooks.
@@ -557,14 +587,34 @@ impl Runtime {
         self.signal_start(&c.state, true).map(drop)
     }
 
-    /// Starts a container this process just made with [`Runtime::create_for_start`]. Unlike
-    /// [`Runtime::start`] it returns once the init was told to go, before its execve (unless
-    /// poststart hooks must run after it): the caller's bookkeeping overlaps the exec, and it
+    /// Starts a container this process just made with [`Runtime::create_for_start`] (whose init
+    /// is already on its way to the execve). Unlike [`Runtime::start`] it returns before that
+    /// execve (unless poststart hooks must run after it): the caller's bookkeeping overlaps it, and it
     /// calls [`ExecPending::wait`] before it reports the container running (until the execve a
     /// pid namespace's init ignores the signals a `stop` sends).
-    pub fn start_created(&self, c: &Created) -> Result<ExecPending> {
-        self.signal_start(&c.state, false)
-            .map(|fifo| ExecPending { fifo })
+    pub fn start_created(&self, c: Created) -> Result<ExecPending> {
+        let Some(watch) = c.exec_watch else {
+            return self
+                .signal_start(&c.state, false)
+                .map(|fifo| ExecPending { fifo });
+        };
+        // Made to exec at once: it needs no signal.
+        let poststart = c
+            .state
+            .spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststart().as_ref());
+        let Some(list) = poststart else {
+            return Ok(ExecPending { fifo: Some(watch) });
+        };
+        wait_for_exec(&watch);
+        hooks::run_hooks_warn(
+            list,
+            oci_state_json(&c.state, "running").as_bytes(),
+            "poststart",
+        );
+        Ok(ExecPending { fifo: None })
     }
 
     /// Signals the start; returns the fifo's write end unless it already waited for the exec.

@@ -106,7 +106,8 @@ pub fn launch(
         let listener = berth_engine::shim_proto::with_short_path(&console_path, |p| {
             let l = std::os::unix::net::UnixListener::bind(p)?;
             opts.console_socket = Some(p.to_path_buf());
-            pid = rt.create_for_start(&opts, before_clone, meanwhile);
+            // The window size is set between create and start: the init must wait for it.
+            pid = rt.create_for_start(&opts, false, before_clone, meanwhile);
             Ok(l)
         })
         .map_err(|e| format!("console socket {}: {e}", console_path.display()))?;
@@ -144,7 +145,7 @@ pub fn launch(
         }
         put_at(&out_w, 1)?;
         put_at(&err_w, 2)?;
-        let pid = rt.create_for_start(&opts, before_clone, meanwhile);
+        let pid = rt.create_for_start(&opts, true, before_clone, meanwhile);
         for fd in 0..3 {
             put_at(&devnull, fd)?;
         }
@@ -167,7 +168,7 @@ pub fn launch(
     inc.pid_start_time = created.pid_start_time();
     inc.mount_ns = File::open(format!("/proc/{}/ns/mnt", created.pid)).ok();
     berth_sys::timing::mark("shim created");
-    match rt.start_created(&created) {
+    match rt.start_created(created) {
         Ok(pending) => inc.exec_pending = Some(pending),
         Err(e) => {
             let _ = rt.delete(id, true);

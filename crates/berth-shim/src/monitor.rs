@@ -109,6 +109,8 @@ pub struct Monitor {
     awaiting_removal: Vec<Client>,
     /// `--rm`: the engine that will remove the container, opened while it runs.
     engine: Option<Result<berth_engine::Engine, String>>,
+    /// `--rm`: the container's record, read with the engine (the removal needs it).
+    removal_record: Option<berth_engine::record::ContainerRecord>,
     /// `--rm`: the exited container's mount namespace (see `Incarnation::mount_ns`), let go
     /// once the clients waiting for the removal are released, before the unmount.
     exited_mount_ns: Option<std::fs::File>,
@@ -365,6 +367,7 @@ impl Monitor {
             clients: Vec::new(),
             awaiting_removal: Vec::new(),
             engine: None,
+            removal_record: None,
             exited_mount_ns: None,
             listener,
             signals,
@@ -443,10 +446,16 @@ impl Monitor {
         before_clone: &mut dyn FnMut() -> Result<(), String>,
     ) -> Result<Pid, String> {
         let mut engine = None;
+        let mut record = None;
         let (root, runroot, driver) = (&self.root, &self.runroot, &self.cfg.storage_driver);
+        let id = &self.id;
         let mut meanwhile = || {
             if open_engine && engine.is_none() {
-                engine = Some(crate::remove::open_engine(root, runroot, driver));
+                let opened = crate::remove::open_engine(root, runroot, driver);
+                if let Ok(e) = &opened {
+                    record = e.record_for_removal(id).ok().flatten();
+                }
+                engine = Some(opened);
             }
         };
         let mut inc = launch(
@@ -463,6 +472,7 @@ impl Monitor {
         )?;
         if engine.is_some() {
             self.engine = engine;
+            self.removal_record = record;
         }
         let (pid, pid_start_time) = (inc.pid, inc.pid_start_time);
         let exec_pending = inc.exec_pending.take();
@@ -1054,8 +1064,9 @@ impl Monitor {
         });
         let waiting = &mut self.awaiting_removal;
         let mount_ns = &mut self.exited_mount_ns;
+        let record = self.removal_record.take();
         let removed = engine.and_then(|engine| {
-            let removed = engine.remove_exited(&self.id, &mut || {
+            let removed = engine.remove_exited(&self.id, record.as_ref(), &mut || {
                 waiting.clear();
                 // Its teardown (an RCU grace period) after the release, before the unmount.
                 mount_ns.take();

@@ -33,6 +33,10 @@ pub struct StartOptions<'a> {
     /// A shim started before the container was made (see [`enter_start_namespace`]);
     /// otherwise the start launches one.
     pub shim: Option<PendingShim>,
+    /// The container's record, when the caller has just read it (`run`, which made the
+    /// container): the start then does not read it again. Used only when its id is the one
+    /// being started.
+    pub record: Option<ContainerRecord>,
 }
 
 /// For a short-lived caller about to create and start one container (`run`), so that the
@@ -118,10 +122,17 @@ impl Engine {
 
     /// Starts a created or exited container: mounts its rootfs, writes /etc files and
     /// config.json, and spawns its shim. Starting a running container is a no-op.
-    pub fn start(&self, reference: &str, o: StartOptions<'_>) -> Result<Started> {
-        let id = self.lookup_row(reference)?.id;
+    pub fn start(&self, reference: &str, mut o: StartOptions<'_>) -> Result<Started> {
+        let given = o.record.take().filter(|r| r.id == reference);
+        let id = match &given {
+            Some(r) => r.id.clone(),
+            None => self.lookup_row(reference)?.id,
+        };
         let _lock = lock::lock(&self.paths, &id)?;
-        let rec = self.record(&id)?;
+        let rec = match given {
+            Some(r) => r,
+            None => self.record(&id)?,
+        };
         let st = self.reconciled_state(&id)?;
         match st.status {
             Status::Running | Status::Paused | Status::Restarting => {

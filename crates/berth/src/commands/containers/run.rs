@@ -314,7 +314,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
         tty: rec.config.tty,
         sig_proxy: a.sig_proxy,
     };
-    let ended = attached_start(&engine, &id, &streams, &keys, Some(shim));
+    let ended = attached_start(&engine, &id, &streams, &keys, Some(shim), Some(rec));
     berth_sys::timing::mark("attached returned");
     match ended {
         Err(e) if a.opts.rm => {
@@ -340,6 +340,7 @@ fn attached_start(
     streams: &Streams,
     keys: &[u8],
     shim: Option<PendingShim>,
+    record: Option<berth_engine::record::ContainerRecord>,
 ) -> Result<i32> {
     let stdio = Stdio::new()?;
     let mut session = Session::begin(streams, &stdio)?;
@@ -348,6 +349,7 @@ fn attached_start(
         StartOptions {
             attach: Some(stdio.request(streams, keys)),
             shim,
+            record,
         },
     );
     let started = match started {
@@ -418,7 +420,7 @@ pub fn start(cli: &Cli, a: &StartArgs) -> Result<i32> {
             // Already running: attach to it.
             return attach_running(&engine, &rec.id, &streams, &keys);
         }
-        return attached_start(&engine, &rec.id, &streams, &keys, None);
+        return attached_start(&engine, &rec.id, &streams, &keys, None, None);
     }
     let mut status = 0;
     for c in &a.containers {

@@ -766,9 +766,9 @@ pub fn launch(
     })
 }
 
-/// Starts `cmd`. A short-lived caller (the CLI, single-threaded) forks it without waiting for
-/// its exec (`fork_exec`; `exe` is checked first, as the child's exec failure would only show
-/// as status 127 later); others, and a threaded caller, wait for the exec as std does.
+/// Starts `cmd`. A short-lived caller (the CLI) forks it without waiting for its exec
+/// (`fork_exec`; `exe` is checked first, as the child's exec failure would only show as status
+/// 127 later); others wait for the exec as std does.
 fn start_process(
     cmd: &mut std::process::Command,
     exe: &Path,
@@ -777,11 +777,7 @@ fn start_process(
     if parent == ShimParent::Caller {
         nix::unistd::access(exe, nix::unistd::AccessFlags::X_OK)?;
         let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
-        match berth_sys::process::fork_exec(exe, &args) {
-            Ok(pid) => return Ok(pid),
-            Err(berth_sys::process::ProcessError::MultiThreaded(_)) => {}
-            Err(e) => return Err(std::io::Error::other(e)),
-        }
+        return berth_sys::process::fork_exec(exe, &args).map_err(std::io::Error::other);
     }
     let child = cmd.spawn()?;
     Ok(Pid::from_raw(child.id() as i32))

@@ -2,7 +2,8 @@
 //!
 //! `clone` is only sound here because the caller is single-threaded: after `clone` in a threaded
 //! process only async-signal-safe code may run (another thread may hold the allocator's lock).
-//! [`clone_process`] checks this at run time rather than trusting every caller.
+//! [`clone_process`] checks this at run time rather than trusting every caller. [`fork_exec`]
+//! needs no such check: its child makes only system calls before its execve.
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -132,9 +133,14 @@ pub fn join_session_keyring(name: &std::ffi::CStr) -> Result<(), Errno> {
 /// `Command::spawn` does (the child's execve: 0.3 ms for a large binary). A failed exec shows
 /// only as the child's exit status 127, so the caller checks `exe` first. The child inherits
 /// the environment and every descriptor without close-on-exec, and starts, as after std's
-/// spawn, with an empty signal mask and SIGPIPE at its default. Needs a single-threaded caller.
+/// spawn, with an empty signal mask and SIGPIPE at its default.
+///
+/// Safe in a threaded process too: everything the child needs is prepared before the fork, and
+/// the child only makes system calls (no allocation, no lock) until its execve, as
+/// `posix_spawn` does.
 pub fn fork_exec(exe: &std::path::Path, args: &[std::ffi::OsString]) -> Result<Pid, ProcessError> {
     use std::ffi::CString;
+    use std::os::fd::AsRawFd;
     use std::os::unix::ffi::OsStrExt;
     let spawn_err = |errno| ProcessError::Spawn {
         exe: exe.display().to_string(),
@@ -145,6 +151,11 @@ pub fn fork_exec(exe: &std::path::Path, args: &[std::ffi::OsString]) -> Result<P
     let argv = std::iter::once(Ok(path.clone()))
         .chain(args.iter().map(|a| c(a)))
         .collect::<Result<Vec<_>, _>>()?;
+    let argv_ptrs: Vec<*const libc::c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
     let null = nix::fcntl::open(
         "/dev/null",
         nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
@@ -153,33 +164,42 @@ pub fn fork_exec(exe: &std::path::Path, args: &[std::ffi::OsString]) -> Result<P
     .map_err(spawn_err)?;
     // SAFETY: open just returned this descriptor; nothing else owns it.
     let null = unsafe { OwnedFd::from_raw_fd(null) };
-    match clone_process(0)? {
-        CloneResult::Child => {
-            use std::os::fd::AsRawFd;
+    let null_fd = null.as_raw_fd();
+    let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set it is given.
+    let empty = unsafe {
+        libc::sigemptyset(empty.as_mut_ptr());
+        empty.assume_init()
+    };
+    let flags = libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: a fork-like clone (NULL stack, no CLONE_VM, no TID or TLS flags). In the child,
+    // which may have been forked from a threaded process, only system calls follow until
+    // execve or _exit: no allocation, no lock, no Rust code that could unwind; every value
+    // they use (`argv_ptrs`, `path`, `empty`, `null_fd`) was prepared before the fork and lives
+    // in the child's copy of memory.
+    unsafe {
+        let ret = libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize);
+        if ret == 0 {
             // As std's spawn does: an empty signal mask, SIGPIPE back to its default (Rust's
             // runtime ignores it, and an exec keeps "ignored").
-            let _ = nix::sys::signal::sigprocmask(
-                nix::sys::signal::SigmaskHow::SIG_SETMASK,
-                Some(&nix::sys::signal::SigSet::empty()),
-                None,
-            );
-            // SAFETY: SIG_DFL installs no handler code: no async-signal-safety requirement.
-            let _ = unsafe {
-                nix::sys::signal::signal(
-                    nix::sys::signal::Signal::SIGPIPE,
-                    nix::sys::signal::SigHandler::SigDfl,
-                )
-            };
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             // dup2 leaves the copies without close-on-exec.
             for fd in 0..3 {
-                if nix::unistd::dup2(null.as_raw_fd(), fd).is_err() {
-                    exit_now(127);
+                if libc::dup2(null_fd, fd) < 0 {
+                    libc::_exit(127);
                 }
             }
-            let _ = nix::unistd::execv(&path, &argv);
-            exit_now(127)
+            libc::execv(path.as_ptr(), argv_ptrs.as_ptr());
+            libc::_exit(127);
         }
-        CloneResult::Parent(pid) => Ok(pid),
+        if ret < 0 {
+            return Err(ProcessError::Clone {
+                flags: u64::from(flags),
+                errno: Errno::last(),
+            });
+        }
+        Ok(Pid::from_raw(ret as i32))
     }
 }
 
@@ -264,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn fork_exec_checks_its_arguments_and_the_threads_first() {
+    fn fork_exec_checks_its_arguments() {
         let bad = fork_exec(Path::new("/bin/true"), &["a\0b".into()]);
         assert!(matches!(
             bad,
@@ -273,14 +293,30 @@ mod tests {
                 ..
             })
         ));
-        // The test harness runs this on a thread of its own: never forked here. (The CLI's
-        // every `run` forks its shim with it: the containers' end-to-end tests.)
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let t = std::thread::spawn(move || rx.recv());
-        let threaded = fork_exec(Path::new("/bin/true"), &[]);
-        assert!(matches!(threaded, Err(ProcessError::MultiThreaded(_))));
-        drop(tx);
-        let _ = t.join();
+    }
+
+    #[test]
+    fn fork_exec_runs_the_program_from_a_threaded_process() {
+        // The test harness is threaded; another thread allocates all along.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let busy = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::black_box(vec![0u8; 4096]);
+                }
+            })
+        };
+        for _ in 0..20 {
+            let pid = fork_exec(Path::new("/bin/sh"), &["-c".into(), "exit 3".into()]).unwrap();
+            let status = nix::sys::wait::waitpid(pid, None).unwrap();
+            assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 3));
+        }
+        let missing = fork_exec(Path::new("/nonexistent/berth"), &[]).unwrap();
+        let status = nix::sys::wait::waitpid(missing, None).unwrap();
+        assert_eq!(status, nix::sys::wait::WaitStatus::Exited(missing, 127));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        busy.join().unwrap();
     }
 
     #[test]

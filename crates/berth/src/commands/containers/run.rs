@@ -260,18 +260,41 @@ fn detach_keys(given: Option<&str>) -> Result<Vec<u8>> {
     }
 }
 
+/// Stack of the thread that forks the shim during `run` (the default 2 MiB costs page-table
+/// work for nothing).
+const HELPER_STACK: usize = 256 << 10;
+
 /// `berth run`.
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     let keys = detach_keys(a.detach_keys.as_deref())?;
     // The shim is started first: its exec and start-up overlap the container's creation.
     berth_engine::enter_start_namespace()?;
     berth_sys::timing::mark("private namespace");
+    // The shim is forked from a thread of its own while this one opens the database: each
+    // takes about a millisecond. (Only the namespace's entry above needs a single thread.)
     let new_netns =
         berth_engine::spec::own_network_namespace(a.opts.network.as_deref().unwrap_or(""));
-    let shim = PendingShim::ahead(&cli.globals.root, &cli.globals.runroot, new_netns)
-        .context("starting the container's monitor")?;
-    berth_sys::timing::mark("shim spawned");
-    let engine = super::engine(cli)?;
+    let start_shim = || {
+        let shim = PendingShim::ahead(&cli.globals.root, &cli.globals.runroot, new_netns)
+            .context("starting the container's monitor");
+        berth_sys::timing::mark("shim spawned");
+        shim
+    };
+    let (shim, engine) = std::thread::scope(|scope| {
+        let forking = std::thread::Builder::new()
+            .name("start-shim".into())
+            .stack_size(HELPER_STACK)
+            .spawn_scoped(scope, start_shim);
+        let engine = super::engine(cli);
+        let shim = match forking {
+            Ok(thread) => thread.join().unwrap_or_else(|_| {
+                Err(anyhow::anyhow!("starting the container's monitor failed"))
+            }),
+            Err(_) => start_shim(),
+        };
+        (shim, engine)
+    });
+    let (shim, engine) = (shim?, engine?);
     berth_sys::timing::mark("engine open");
     let mode = if a.detach {
         Mode::RunDetached

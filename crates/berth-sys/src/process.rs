@@ -165,42 +165,48 @@ pub fn fork_exec(exe: &std::path::Path, args: &[std::ffi::OsString]) -> Result<P
     // SAFETY: open just returned this descriptor; nothing else owns it.
     let null = unsafe { OwnedFd::from_raw_fd(null) };
     let null_fd = null.as_raw_fd();
-    let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigemptyset initialises the set it is given.
-    let empty = unsafe {
-        libc::sigemptyset(empty.as_mut_ptr());
-        empty.assume_init()
-    };
+    let empty = nix::sys::signal::SigSet::empty();
     let flags = libc::SIGCHLD as libc::c_ulong;
-    // SAFETY: a fork-like clone (NULL stack, no CLONE_VM, no TID or TLS flags). In the child,
-    // which may have been forked from a threaded process, only system calls follow until
-    // execve or _exit: no allocation, no lock, no Rust code that could unwind; every value
-    // they use (`argv_ptrs`, `path`, `empty`, `null_fd`) was prepared before the fork and lives
-    // in the child's copy of memory.
-    unsafe {
-        let ret = libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize);
-        if ret == 0 {
-            // As std's spawn does: an empty signal mask, SIGPIPE back to its default (Rust's
-            // runtime ignores it, and an exec keeps "ignored").
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            // dup2 leaves the copies without close-on-exec.
-            for fd in 0..3 {
-                if libc::dup2(null_fd, fd) < 0 {
-                    libc::_exit(127);
-                }
-            }
-            libc::execv(path.as_ptr(), argv_ptrs.as_ptr());
-            libc::_exit(127);
-        }
-        if ret < 0 {
-            return Err(ProcessError::Clone {
-                flags: u64::from(flags),
-                errno: Errno::last(),
-            });
-        }
-        Ok(Pid::from_raw(ret as i32))
+    // SAFETY: a fork-like clone (NULL stack, no CLONE_VM, no TID or TLS flags). The child, which
+    // may have been forked from a threaded process, runs only `exec_prepared` (system calls,
+    // nothing else) on values prepared before the fork, which live in its copy of memory.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if ret == 0 {
+        exec_prepared(null_fd, &path, &argv_ptrs, empty.as_ref());
     }
+    if ret < 0 {
+        return Err(ProcessError::Clone {
+            flags: flags as u64,
+            errno: Errno::last(),
+        });
+    }
+    Ok(Pid::from_raw(ret as i32))
+}
+
+/// The child's side of [`fork_exec`]: system calls only (no allocation, no lock, nothing that
+/// could unwind) until execve or _exit.
+fn exec_prepared(
+    null_fd: libc::c_int,
+    path: &std::ffi::CStr,
+    argv: &[*const libc::c_char],
+    empty: &libc::sigset_t,
+) -> ! {
+    // As std's spawn does: an empty signal mask, SIGPIPE back to its default (Rust's runtime
+    // ignores it, and an exec keeps "ignored").
+    // SAFETY: sigprocmask reads the initialised set it is given.
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, empty, std::ptr::null_mut()) };
+    // SAFETY: SIG_DFL installs no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    for fd in 0..3 {
+        // SAFETY: dup2 on descriptors; the copies are left without close-on-exec.
+        if unsafe { libc::dup2(null_fd, fd) } < 0 {
+            exit_now(127);
+        }
+    }
+    // SAFETY: `path` is NUL-terminated and `argv` a NULL-terminated array of pointers to
+    // NUL-terminated strings, all alive in this process's memory until the exec replaces it.
+    unsafe { libc::execv(path.as_ptr(), argv.as_ptr()) };
+    exit_now(127)
 }
 
 /// Exits the current process at once, without running destructors or atexit handlers: what a

@@ -85,7 +85,11 @@ pub(crate) fn compact(input: Input<'_>) -> Result<Option<Vec<SockFilter>>, Secco
         .map(|(audit, runs)| (*audit, conditional_numbers(runs)))
         .collect();
     let keep = |name: &str| keeps(name, &input, &conditional);
-    let rest = (input.build_conditional)(&keep)?;
+    // libseccomp may refuse a subset that it took in full (a multiplexed call's conditions
+    // without the rules it saw before them): then the filter stays as libseccomp made it.
+    let Ok(rest) = (input.build_conditional)(&keep) else {
+        return Ok(None);
+    };
     let Some(program) = assemble(input.limits, &plans, rest) else {
         return Ok(None);
     };
@@ -144,6 +148,9 @@ fn conditional_numbers(runs: &[Run]) -> BTreeSet<u32> {
         .collect()
 }
 
+/// The calls through which i386 and others reach several system calls.
+const MULTIPLEXERS: [&str; 2] = ["socketcall", "ipc"];
+
 /// Whether libseccomp's program for the conditional calls needs the rules of `name`: it has
 /// rules with conditions, or it is one of those calls on some arch. When a multiplexer
 /// (`socketcall`, `ipc`) is conditional, every rule may be behind it: all are kept.
@@ -162,9 +169,12 @@ fn keeps(name: &str, input: &Input<'_>, conditional: &BTreeMap<u32, BTreeSet<u32
                 .is_some_and(|(c, nr)| c.contains(&nr))
         })
     };
-    input.conditional_names.contains(name)
+    // The multiplexers' own rules are kept too: libseccomp builds the rules of the calls
+    // behind them (on i386, `socket` through `socketcall`) on top of those.
+    MULTIPLEXERS.contains(&name)
+        || input.conditional_names.contains(name)
         || is_conditional(name)
-        || ["socketcall", "ipc"].into_iter().any(is_conditional)
+        || MULTIPLEXERS.into_iter().any(is_conditional)
 }
 
 fn insn(code: u16, jt: u8, jf: u8, k: u32) -> SockFilter {
@@ -443,6 +453,57 @@ mod tests {
             let got = simulate::run(&out, &SeccompData::new(0, nr, &[])).unwrap();
             assert_eq!(got, want, "nr {nr}");
         }
+    }
+
+    #[test]
+    fn multiplexed_calls_with_conditions_compile_as_before() {
+        // Podman's profile: socket() refused for audit sockets, by argument, on every arch
+        // (on i386 libseccomp filters socket through socketcall).
+        let json = r#"{"defaultAction":"SCMP_ACT_ERRNO",
+            "architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"],
+            "syscalls":[
+              {"names":["read","write","socketcall","close"],"action":"SCMP_ACT_ALLOW"},
+              {"names":["socket"],"action":"SCMP_ACT_ERRNO","errnoRet":22,
+               "args":[{"index":0,"value":16,"op":"SCMP_CMP_EQ"},
+                       {"index":2,"value":9,"op":"SCMP_CMP_EQ"}]},
+              {"names":["socket"],"action":"SCMP_ACT_ALLOW",
+               "args":[{"index":2,"value":9,"op":"SCMP_CMP_NE"}]},
+              {"names":["socket"],"action":"SCMP_ACT_ALLOW",
+               "args":[{"index":0,"value":16,"op":"SCMP_CMP_NE"}]}]}"#;
+        let (compacted, unrolled) = plain(json);
+        assert!(!unrolled.is_empty());
+        for (arch, nr) in [(0xC000_003E, 41), (0x4000_0003, 359), (0x4000_0003, 102)] {
+            for args in [[16u64, 3, 9], [16, 3, 0], [2, 1, 9], [2, 1, 0], [1, 0, 0]] {
+                let data = SeccompData::new(arch, nr, &args);
+                let p = plan(&parse_profile(json.as_bytes(), "t").unwrap()).unwrap();
+                let reference = {
+                    let mut full = enosys_reference(&p);
+                    full.extend(libseccomp_program(&p, true, &|_| true).unwrap());
+                    full
+                };
+                assert_eq!(
+                    simulate::run(&compacted, &data).unwrap(),
+                    simulate::run(&reference, &data).unwrap(),
+                    "arch {arch:#x} nr {nr} args {args:?}"
+                );
+            }
+        }
+    }
+
+    /// The prefix `compile` puts in front of libseccomp's program for `p`'s arches.
+    fn enosys_reference(p: &crate::compile::Plan) -> Vec<SockFilter> {
+        let native = ScmpArch::native();
+        let mut arches = vec![native];
+        for (_, a) in &p.arches {
+            if !arches.contains(a) {
+                arches.push(*a);
+            }
+        }
+        let mut limits = enosys::limits(&arches, p.all_names.iter().map(String::as_str));
+        if !berth_sys::seccomp::x32_abi_available() {
+            enosys::refuse_x32(&mut limits);
+        }
+        enosys::prefix(&limits)
     }
 
     #[test]

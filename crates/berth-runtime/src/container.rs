@@ -587,11 +587,12 @@ impl Runtime {
         self.signal_start(&c.state, true).map(drop)
     }
 
-    /// Starts a container this process just made with [`Runtime::create_for_start`] (whose init
-    /// is already on its way to the execve). Unlike [`Runtime::start`] it returns before that
-    /// execve (unless poststart hooks must run after it): the caller's bookkeeping overlaps it, and it
-    /// calls [`ExecPending::wait`] before it reports the container running (until the execve a
-    /// pid namespace's init ignores the signals a `stop` sends).
+    /// Starts a container this process just made with [`Runtime::create_for_start`] (made
+    /// `at_once`, its init is already on its way: nothing is signalled). Unlike
+    /// [`Runtime::start`] it returns before the init's execve (unless poststart hooks must run
+    /// after it): the caller's bookkeeping overlaps it, and it calls [`ExecPending::wait`]
+    /// before it reports the container running (until the execve a pid namespace's init
+    /// ignores the signals a `stop` sends).
     pub fn start_created(&self, c: Created) -> Result<ExecPending> {
         let Some(watch) = c.exec_watch else {
             return self

@@ -115,17 +115,13 @@ impl Engine {
         released: &mut dyn FnMut(),
     ) -> Result<()> {
         let _lock = lock::lock(&self.paths, id)?;
-        let read_now;
-        let rec = match read_before {
-            Some(rec) => rec,
-            None => {
-                let Some(row) = self.meta.container_row(id)? else {
-                    released();
-                    return self.finish_removal(id, None);
-                };
-                read_now = ContainerRecord::from_json(&row.id, &row.config)?;
-                &read_now
-            }
+        let read_now = match read_before {
+            Some(_) => None,
+            None => self.record_for_removal(id)?,
+        };
+        let Some(rec) = read_before.or(read_now.as_ref()) else {
+            released();
+            return self.finish_removal(id, None);
         };
         self.remove_anonymous_volumes(rec)?;
         berth_sys::timing::mark("remove: record read");

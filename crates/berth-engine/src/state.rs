@@ -208,9 +208,8 @@ pub fn start_time(pid: i32) -> Option<u64> {
         return None;
     }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command (field 2) is in parentheses and may hold spaces: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    // Field 22: starttime.
+    berth_sys::process::stat_field(&stat, 22)?.parse().ok()
 }
 
 /// Opens `relative` from directory `dir` for reading when given, else `path`.

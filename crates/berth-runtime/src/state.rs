@@ -184,14 +184,10 @@ pub struct ProcStat {
 /// Reads the state letter and start time of `pid`, or `None` if there is no such process.
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // After the state (field 3), start time is field 22: 18 fields further.
-    let start_time = fields.nth(18)?.parse().ok()?;
+    let field = |n| berth_sys::process::stat_field(&stat, n);
     Some(ProcStat {
-        state,
-        start_time,
+        state: field(3)?.chars().next()?,
+        start_time: field(22)?.parse().ok()?,
         processor: berth_sys::sched::processor(&stat),
     })
 }

@@ -274,19 +274,7 @@ pub(crate) fn build(plan: &Plan) -> Result<CompiledFilter, SeccompError> {
     let x32_unrun = deny_by_default && !berth_sys::seccomp::x32_abi_available();
     let mut program = libseccomp_program(plan, x32_unrun, &|_| true)?;
     if deny_by_default {
-        let native = ScmpArch::native();
-        let mut arches = vec![native];
-        for (_, a) in &plan.arches {
-            let a = if *a == ScmpArch::Native { native } else { *a };
-            if !arches.contains(&a) {
-                arches.push(a);
-            }
-        }
-        let mut limits = enosys::limits(&arches, plan.all_names.iter().map(String::as_str));
-        if x32_unrun && arches.contains(&ScmpArch::X32) {
-            enosys::refuse_x32(&mut limits);
-            arches.retain(|a| *a != ScmpArch::X32);
-        }
+        let (arches, limits) = arches_and_limits(plan, x32_unrun);
         let mut full = enosys::prefix(&limits);
         full.append(&mut program);
         program = full;
@@ -309,6 +297,28 @@ pub(crate) fn build(plan: &Plan) -> Result<CompiledFilter, SeccompError> {
         }
     }
     CompiledFilter::new(program, plan.flags)
+}
+
+/// The architectures of libseccomp's program for `plan` (native first; x32 left out when
+/// `x32_unrun`) and the limits of its `ENOSYS` prefix (which then refuses x32 itself).
+pub(crate) fn arches_and_limits(
+    plan: &Plan,
+    x32_unrun: bool,
+) -> (Vec<ScmpArch>, Vec<enosys::Limit>) {
+    let native = ScmpArch::native();
+    let mut arches = vec![native];
+    for (_, a) in &plan.arches {
+        let a = if *a == ScmpArch::Native { native } else { *a };
+        if !arches.contains(&a) {
+            arches.push(a);
+        }
+    }
+    let mut limits = enosys::limits(&arches, plan.all_names.iter().map(String::as_str));
+    if x32_unrun && arches.contains(&ScmpArch::X32) {
+        enosys::refuse_x32(&mut limits);
+        arches.retain(|a| *a != ScmpArch::X32);
+    }
+    (arches, limits)
 }
 
 /// libseccomp's program for the rules of `plan` on the syscall names that `keep` accepts

@@ -36,8 +36,6 @@ const RET_K: u16 = 0x06;
 /// Offsets of `nr` and `arch` in `struct seccomp_data`.
 const NR: u32 = 0;
 const ARCH: u32 = 4;
-/// Longest forward distance of a conditional jump.
-const MAX_JUMP: usize = u8::MAX as usize;
 
 /// Builds libseccomp's program for the rules on the syscall names that a predicate accepts.
 pub(crate) type BuildFor<'a> =
@@ -220,22 +218,12 @@ struct LeafJump {
     leaf: Leaf,
 }
 
-/// One arch's block: load the number, search the runs, then each distinct leaf once.
+/// One arch's block: load the number, search the runs (at least two: [`arch_runs`] ends each
+/// arch with an open one), then each distinct leaf once.
 fn block(runs: &[Run], out: &mut Vec<SockFilter>, to_rest: &mut Vec<usize>) -> Option<()> {
-    let start = out.len();
     out.push(insn(LD_W_ABS, 0, 0, NR));
     let mut jumps = Vec::new();
-    if runs.len() == 1 {
-        // A single run: the search is just its leaf (an always-taken jump to it).
-        jumps.push(LeafJump {
-            at: out.len(),
-            taken: true,
-            leaf: runs[0].leaf,
-        });
-        out.push(insn(JMP_JGE_K, 0, 0, 0));
-    } else {
-        search(runs, out, &mut jumps)?;
-    }
+    search(runs, out, &mut jumps)?;
     let leaves: BTreeSet<Leaf> = runs.iter().map(|r| r.leaf).collect();
     let mut placed = BTreeMap::new();
     for leaf in leaves {
@@ -249,46 +237,51 @@ fn block(runs: &[Run], out: &mut Vec<SockFilter>, to_rest: &mut Vec<usize>) -> O
         }
     }
     for j in jumps {
-        let offset = u8::try_from(placed[&j.leaf] - j.at - 1).ok()?;
-        if j.taken {
-            out[j.at].jt = offset;
-        } else {
-            out[j.at].jf = offset;
-        }
+        set_branch(&mut out[j.at], j.taken, placed[&j.leaf] - j.at - 1)?;
     }
-    debug_assert!(out.len() > start);
     Some(())
 }
 
 /// Emits a balanced search over `runs` (at least two) in pre-order: `jge first-of-right-half`,
-/// the left half, the right half. A half of one run is a jump to its leaf.
+/// the left half, the right half.
 fn search(runs: &[Run], out: &mut Vec<SockFilter>, jumps: &mut Vec<LeafJump>) -> Option<()> {
-    let mid = runs.len() / 2;
-    let (left, right) = runs.split_at(mid);
+    let (left, right) = runs.split_at(runs.len() / 2);
     let at = out.len();
     out.push(insn(JMP_JGE_K, 0, 0, right[0].first));
-    if left.len() == 1 {
+    branch(left, at, false, out, jumps)?;
+    branch(right, at, true, out, jumps)
+}
+
+/// The `taken` (or not) branch of the node at `at`: a jump to the leaf of a single run, patched
+/// later, or the search over `half`, laid out from here.
+fn branch(
+    half: &[Run],
+    at: usize,
+    taken: bool,
+    out: &mut Vec<SockFilter>,
+    jumps: &mut Vec<LeafJump>,
+) -> Option<()> {
+    if let [single] = half {
         jumps.push(LeafJump {
             at,
-            taken: false,
-            leaf: left[0].leaf,
+            taken,
+            leaf: single.leaf,
         });
-    } else {
-        search(left, out, jumps)?;
+        return Some(());
     }
-    if right.len() == 1 {
-        jumps.push(LeafJump {
-            at,
-            taken: true,
-            leaf: right[0].leaf,
-        });
+    let offset = out.len() - at - 1;
+    set_branch(&mut out[at], taken, offset)?;
+    search(half, out, jumps)
+}
+
+/// Points a conditional jump's `taken` (or not) branch `offset` instructions ahead; `None` when
+/// that is beyond its 8 bits.
+fn set_branch(node: &mut SockFilter, taken: bool, offset: usize) -> Option<()> {
+    let offset = u8::try_from(offset).ok()?;
+    if taken {
+        node.jt = offset;
     } else {
-        let offset = out.len() - at - 1;
-        if offset > MAX_JUMP {
-            return None;
-        }
-        out[at].jt = offset as u8;
-        search(right, out, jumps)?;
+        node.jf = offset;
     }
     Some(())
 }
@@ -355,7 +348,7 @@ fn same_answers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compile::{compile, libseccomp_program, plan};
+    use crate::compile::{arches_and_limits, compile, libseccomp_program, plan};
     use crate::names::parse_profile;
     use crate::simulate::{RET_ALLOW, RET_ERRNO};
 
@@ -477,8 +470,9 @@ mod tests {
                 let data = SeccompData::new(arch, nr, &args);
                 let p = plan(&parse_profile(json.as_bytes(), "t").unwrap()).unwrap();
                 let reference = {
-                    let mut full = enosys_reference(&p);
-                    full.extend(libseccomp_program(&p, true, &|_| true).unwrap());
+                    let x32_unrun = !berth_sys::seccomp::x32_abi_available();
+                    let mut full = enosys::prefix(&arches_and_limits(&p, x32_unrun).1);
+                    full.extend(libseccomp_program(&p, x32_unrun, &|_| true).unwrap());
                     full
                 };
                 assert_eq!(
@@ -488,22 +482,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    /// The prefix `compile` puts in front of libseccomp's program for `p`'s arches.
-    fn enosys_reference(p: &crate::compile::Plan) -> Vec<SockFilter> {
-        let native = ScmpArch::native();
-        let mut arches = vec![native];
-        for (_, a) in &p.arches {
-            if !arches.contains(a) {
-                arches.push(*a);
-            }
-        }
-        let mut limits = enosys::limits(&arches, p.all_names.iter().map(String::as_str));
-        if !berth_sys::seccomp::x32_abi_available() {
-            enosys::refuse_x32(&mut limits);
-        }
-        enosys::prefix(&limits)
     }
 
     #[test]

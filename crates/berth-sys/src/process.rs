@@ -62,11 +62,18 @@ pub fn clone_process(namespace_flags: u64) -> Result<CloneResult, ProcessError> 
     if threads != 1 {
         return Err(ProcessError::MultiThreaded(threads));
     }
+    // The process is single-threaded (checked above): the child owns a consistent copy of the
+    // whole address space, exactly as after fork(2), and may run any code.
+    fork_like(namespace_flags)
+}
+
+/// A fork-like `clone` with `namespace_flags`: what the child may run is its caller's to
+/// justify (anything in a single-threaded process; only system calls otherwise).
+fn fork_like(namespace_flags: u64) -> Result<CloneResult, ProcessError> {
     let flags = namespace_flags | libc::SIGCHLD as u64;
-    // SAFETY: the process is single-threaded (checked above), so the child owns a consistent copy of
-    // the whole address space, exactly as after fork(2). A NULL stack makes clone fork-like (the
-    // child runs on a copy of the caller's stack), and the remaining pointer arguments are unused
-    // because no CLONE_*TID / CLONE_SETTLS flag is passed.
+    // SAFETY: a NULL stack makes clone fork-like (the child runs on a copy of the caller's
+    // stack, in a copy of its memory), and the remaining pointer arguments are unused because no
+    // CLONE_VM, CLONE_*TID or CLONE_SETTLS flag is passed.
     let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
     match ret {
         -1 => Err(ProcessError::Clone {
@@ -166,21 +173,12 @@ pub fn fork_exec(exe: &std::path::Path, args: &[std::ffi::OsString]) -> Result<P
     let null = unsafe { OwnedFd::from_raw_fd(null) };
     let null_fd = null.as_raw_fd();
     let empty = nix::sys::signal::SigSet::empty();
-    let flags = libc::SIGCHLD as libc::c_ulong;
-    // SAFETY: a fork-like clone (NULL stack, no CLONE_VM, no TID or TLS flags). The child, which
-    // may have been forked from a threaded process, runs only `exec_prepared` (system calls,
-    // nothing else) on values prepared before the fork, which live in its copy of memory.
-    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-    if ret == 0 {
-        exec_prepared(null_fd, &path, &argv_ptrs, empty.as_ref());
+    // The child, which may have been forked from a threaded process, runs only `exec_prepared`
+    // (system calls, nothing else) on values prepared before the fork.
+    match fork_like(0)? {
+        CloneResult::Child => exec_prepared(null_fd, &path, &argv_ptrs, empty.as_ref()),
+        CloneResult::Parent(pid) => Ok(pid),
     }
-    if ret < 0 {
-        return Err(ProcessError::Clone {
-            flags: flags as u64,
-            errno: Errno::last(),
-        });
-    }
-    Ok(Pid::from_raw(ret as i32))
 }
 
 /// The child's side of [`fork_exec`]: system calls only (no allocation, no lock, nothing that

@@ -50,6 +50,16 @@ if [ -z "${NO_PODMAN:-}" ] && command -v podman >/dev/null && command -v runc >/
 fi
 PODMAN=(podman --root "$WORK/podman/storage" --runroot "$RUNWORK/podman" --tmpdir "$WORK/podman/tmp"
         --runtime runc --cgroup-manager cgroupfs --events-backend file)
+# Podman raises RLIMIT_NOFILE/NPROC to 1048576 unless containers.conf sets default_ulimits; a
+# host without CAP_SYS_RESOURCE in the bounding set refuses that and every run fails. Such hosts
+# configure the limits (the machines here: nofile=20000, nproc=32768); where the system file does
+# not, the bench gives podman a containers.conf of its own with those values.
+if [ "$HAVE_PODMAN" = 1 ] && [ -z "${CONTAINERS_CONF:-}" ] &&
+  ! grep -qs '^[[:space:]]*default_ulimits' /etc/containers/containers.conf; then
+  printf '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n' \
+    >"$WORK/containers.conf"
+  export CONTAINERS_CONF="$WORK/containers.conf"
+fi
 PS="${PODMAN[*]}"
 HAVE_DOCKER=0
 if [ -z "${NO_DOCKER:-}" ] && command -v docker >/dev/null && timeout 5 docker info >/dev/null 2>&1; then

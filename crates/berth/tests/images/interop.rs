@@ -161,8 +161,7 @@ fn berth_docker_archive_loads_in_podman_and_runs() {
     if !have("runc") {
         skip!("runc is not installed: not running the image");
     }
-    let out = podman.ok(&[
-        "run",
+    let out = podman.run(&[
         "--rm",
         "--network",
         "none",
@@ -299,8 +298,7 @@ fn bootstrap_busybox_round_trips_through_podman() {
     let listed = lines(&podman.ok(&["images", "-q", "--no-trunc"]));
     assert_eq!(listed, ids);
     if have("runc") {
-        let out = podman.ok(&[
-            "run",
+        let out = podman.run(&[
             "--rm",
             "--network",
             "none",

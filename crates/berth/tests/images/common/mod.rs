@@ -525,6 +525,19 @@ impl Podman {
         run_ok(self.cmd().args(args))
     }
 
+    /// `podman run <args>` with explicit rlimits: without `default_ulimits` in containers.conf
+    /// podman raises RLIMIT_NOFILE/NPROC to 1048576, which a host whose bounding set lacks
+    /// CAP_SYS_RESOURCE (CI's) refuses for every runtime.
+    pub fn run(&self, args: &[&str]) -> String {
+        let limits = [
+            "--ulimit",
+            "nofile=4096:4096",
+            "--ulimit",
+            "nproc=4096:4096",
+        ];
+        run_ok(self.cmd().arg("run").args(limits).args(args))
+    }
+
     /// The image ID (hex) podman reports.
     pub fn id(&self, img: &str) -> String {
         self.ok(&["image", "inspect", "--format", "{{.Id}}", img])

@@ -31,6 +31,9 @@ pub struct ExecRequest {
     pub detach: bool,
     /// `--privileged`: every capability.
     pub privileged: bool,
+    /// With `tty`: the pty's size (rows, columns) from the start, as the caller's terminal has
+    /// it (the process may read it before any resize could arrive).
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// `-u user[:group]` against the container's /etc files: (uid, gid). The same resolution as the
@@ -81,8 +84,13 @@ pub fn exec_process(container: &Value, rootfs: &Path, req: &ExecRequest) -> Resu
             "bounding": all, "effective": all, "permitted": all,
         });
     }
-    if let Some(o) = p.as_object_mut() {
-        o.remove("consoleSize");
+    match req.console_size.filter(|_| req.tty) {
+        Some((rows, cols)) => p["consoleSize"] = json!({"height": rows, "width": cols}),
+        None => {
+            if let Some(o) = p.as_object_mut() {
+                o.remove("consoleSize");
+            }
+        }
     }
     Ok(p)
 }
@@ -346,6 +354,20 @@ mod tests {
         assert_eq!(p["cwd"], "/tmp");
         assert_eq!(p["user"], json!({"uid": 33, "gid": 50}));
         assert_eq!(p["terminal"], true);
+        assert!(p.get("consoleSize").is_none());
+        let sized = ExecRequest {
+            console_size: Some((33, 111)),
+            ..req.clone()
+        };
+        let p = exec_process(&base, dir.path(), &sized).unwrap();
+        assert_eq!(p["consoleSize"], json!({"height": 33, "width": 111}));
+        // Without a pty there is no console to size.
+        let untty = ExecRequest {
+            tty: false,
+            ..sized
+        };
+        let p = exec_process(&base, dir.path(), &untty).unwrap();
+        assert!(p.get("consoleSize").is_none());
         assert_eq!(resolve_user(dir.path(), "1000").unwrap(), (1000, 0));
         assert_eq!(resolve_user(dir.path(), "www").unwrap(), (33, 34));
         assert!(resolve_user(dir.path(), "nobody").is_err());

@@ -91,6 +91,16 @@ impl ImageStore {
         if let Some(a) = &opts.author {
             config["author"] = json!(a);
         }
+        // Docker's image config carries the commit message at the top too (`Comment` in
+        // inspect), besides the new history entry; a parent's message is not inherited.
+        match &opts.comment {
+            Some(c) => config["comment"] = json!(c),
+            None => {
+                if let Some(o) = config.as_object_mut() {
+                    o.remove("comment");
+                }
+            }
+        }
         self.with_lease("commit", |lease| {
             let reference = unpack::unique_ref("commit");
             let mut w = self.content.writer(&reference, None)?;

@@ -47,6 +47,7 @@ fn commit_upper_dir_on_hello_world() {
             "container-only fields dropped"
         );
         assert_eq!(config["author"], "tester");
+        assert_eq!(config["comment"], "my change");
         let history = config["history"].as_array().unwrap();
         assert_eq!(history.last().unwrap()["comment"], "my change");
         assert!(store.check(false).unwrap().is_clean());

@@ -136,6 +136,9 @@ pub(crate) fn enter_namespaces(
         if !deferred.is_empty() {
             unshare(deferred).map_err(|e| RuntimeError::sys(format!("unshare {deferred:?}"), e))?;
         }
+        if deferred.contains(CloneFlags::CLONE_NEWNET) {
+            crate::loopback::bring_up()?;
+        }
         return Ok(());
     }
     let join = |j: &crate::namespaces::Join| {
@@ -162,6 +165,9 @@ pub(crate) fn enter_namespaces(
     let rest = plan.new & !(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWCGROUP);
     if !rest.is_empty() {
         unshare(rest).map_err(|e| RuntimeError::sys(format!("unshare {rest:?}"), e))?;
+    }
+    if rest.contains(CloneFlags::CLONE_NEWNET) {
+        crate::loopback::bring_up()?;
     }
     if plan.pid_fork_needed() {
         match berth_sys::process::clone_process(0)? {

@@ -14,6 +14,7 @@ pub mod exec;
 pub mod features;
 pub mod hooks;
 pub mod init;
+pub mod loopback;
 pub mod lsm;
 pub mod namespaces;
 pub mod rootfs;

@@ -34,8 +34,8 @@ pub fn proc_name(flag: CloneFlags) -> &'static str {
     }
 }
 
-/// Makes a new network namespace and returns it without entering it (the calling thread stays in
-/// its own): a container that asks for a new network namespace can be given this one (see
+/// Makes a new network namespace, with its loopback interface up, and returns it without entering
+/// it (the calling thread stays in its own): a container that asks for a new network namespace can be given this one (see
 /// [`crate::CreateOptions::network_namespace`]), so that the kernel's millisecond of work to make
 /// it is done ahead, off the path of the container's start.
 pub fn fresh_network_namespace() -> Result<OwnedFd> {
@@ -44,10 +44,12 @@ pub fn fresh_network_namespace() -> Result<OwnedFd> {
     unshare(CloneFlags::CLONE_NEWNET)
         .map_err(|e| RuntimeError::sys("unshare a network namespace", e))?;
     let fresh = std::fs::File::open("/proc/thread-self/ns/net");
+    let loopback = crate::loopback::bring_up();
     // Back first, whatever happened.
     setns(&ours, CloneFlags::CLONE_NEWNET)
         .map_err(|e| RuntimeError::sys("returning to the network namespace", e))?;
     let fresh = fresh.map_err(|e| RuntimeError::io(Path::new("/proc/thread-self/ns/net"), e))?;
+    loopback?;
     Ok(fresh.into())
 }
 
@@ -164,5 +166,30 @@ mod tests {
         let fresh_ino = std::fs::File::from(fresh).metadata().unwrap().ino();
         assert_eq!(inode_of("/proc/thread-self/ns/net"), before);
         assert_ne!(fresh_ino, before);
+    }
+
+    /// Its loopback interface is up: 127.0.0.1 can be bound and a datagram goes round.
+    #[test]
+    fn fresh_network_namespace_has_loopback_up() {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipped: making a network namespace needs root");
+            return;
+        }
+        let fresh = fresh_network_namespace().unwrap();
+        // A thread of its own enters it (and dies with it).
+        std::thread::spawn(move || {
+            setns(&fresh, CloneFlags::CLONE_NEWNET).unwrap();
+            let a = std::net::UdpSocket::bind("127.0.0.1:0").expect("127.0.0.1 in the namespace");
+            let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            a.send_to(b"ping", b.local_addr().unwrap()).unwrap();
+            let mut buf = [0u8; 8];
+            b.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            assert_eq!(b.recv(&mut buf).unwrap(), 4);
+            // Bringing it up again changes nothing.
+            crate::loopback::bring_up().unwrap();
+        })
+        .join()
+        .unwrap();
     }
 }

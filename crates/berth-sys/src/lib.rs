@@ -5,6 +5,7 @@
 pub mod bpf;
 pub mod fd;
 pub mod mount;
+pub mod net;
 pub mod process;
 pub mod pty;
 pub mod sched;

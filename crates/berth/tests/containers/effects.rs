@@ -35,6 +35,17 @@ fn memory_limit_in_cgroup_and_oom_kill() {
         host_cgroup_value(&id, "memory", "memory.limit_in_bytes", "memory.max"),
         (32 * 1024 * 1024).to_string()
     );
+    // --memory-swap: memory plus swap, where the kernel accounts swap (v1 memsw; v2's
+    // memory.swap.max holds the swap part alone: 0 here).
+    let memsw = format!("/sys/fs/cgroup/memory/berth/{id}/memory.memsw.limit_in_bytes");
+    let swap_max = format!("/sys/fs/cgroup/berth/{id}/memory.swap.max");
+    if let Ok(v) = std::fs::read_to_string(&memsw) {
+        assert_eq!(v.trim(), (32 * 1024 * 1024).to_string(), "{memsw}");
+    } else if let Ok(v) = std::fs::read_to_string(&swap_max) {
+        assert_eq!(v.trim(), "0", "{swap_max}");
+    } else {
+        eprintln!("note: no swap accounting on this host: --memory-swap not checked");
+    }
     // Inside: whichever cgroup file the container sees holds the same limit.
     let seen = b.ok(&[
         "exec", &id, "sh", "-c",
@@ -92,6 +103,22 @@ fn cpu_pids_shm_ulimit_limits() {
     assert_eq!(
         host_cgroup_value(&id, "cpuset", "cpuset.cpus", "cpuset.cpus"),
         "0"
+    );
+    // -c 512: v1 shares as given; v2's weight is docker's conversion of them.
+    let shares = host_cgroup_value(&id, "cpu", "cpu.shares", "cpu.weight");
+    assert!(shares == "512" || shares == "20", "cpu shares {shares}");
+    // The cpuset holds inside: the container's processes may run on CPU 0 only.
+    let allowed = b.ok(&[
+        "exec",
+        &id,
+        "grep",
+        "Cpus_allowed_list",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        allowed.split_whitespace().last(),
+        Some("0"),
+        "cpuset inside: {allowed}"
     );
     // The pids limit holds inside: 30 background sleeps cannot all start.
     let out = b.run(&[
@@ -457,4 +484,184 @@ fn host_namespaces_and_stop_signal() {
     assert!(t.elapsed() < Duration::from_secs(10));
     assert_eq!(b.field("sig", "{{.State.ExitCode}}"), "0");
     assert!(b.ok(&["logs", "sig"]).contains("got-usr1"));
+}
+
+#[test]
+fn stop_timeout_network_container_and_init_signals() {
+    need_root!();
+    let b = Berth::new();
+    // --stop-timeout: a process that ignores the stop signal is killed after that many
+    // seconds (not docker's default 10).
+    b.detached(
+        &["--name", "stubborn", "--stop-timeout", "1"],
+        &["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    b.ok(&["stop", "stubborn"]);
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(8),
+        "stop took {took:?}"
+    );
+    assert_eq!(b.field("stubborn", "{{.State.ExitCode}}"), "137");
+    // `stop -t` overrides it.
+    b.ok(&["start", "stubborn"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    b.ok(&["stop", "-t", "0", "stubborn"]);
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // A network namespace of the container's own has its loopback up.
+    let lo = b.sh(&[], "ip -o addr show lo");
+    assert!(lo.contains("127.0.0.1/8"), "{lo}");
+    // --network container:NAME: the other container's network namespace, its `lo`, and a
+    // server listening there is reachable on 127.0.0.1.
+    let server = b.detached(
+        &["--name", "netowner"],
+        &["sh", "-c", "echo served | nc -l -p 7777; sleep 100"],
+    );
+    let pid = b.field(&server, "{{.State.Pid}}");
+    let owner_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:netowner",
+        "busybox",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; for i in 1 2 3 4 5 6 7 8 9 10; do nc 127.0.0.1 7777 </dev/null && break; sleep 0.2; done",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some(&*owner_net.to_string_lossy()), "{out}");
+    assert!(out.contains("served"), "{out}");
+    // A container that is not running has no namespace to join.
+    b.ok(&["stop", "-t", "0", "netowner"]);
+    let (_, err) = b.code(
+        125,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "container:netowner",
+            "busybox",
+            "true",
+        ],
+    );
+    assert!(err.contains("non running container"), "{err}");
+
+    // --init forwards signals: SIGTERM reaches the command under the init (which as a plain
+    // child has the default handlers), the trap runs, its exit code is the container's.
+    b.detached(
+        &["--name", "under-init", "--init"],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 7' TERM; while true; do sleep 0.1; done",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    b.ok(&["kill", "-s", "TERM", "under-init"]);
+    assert_eq!(b.ok(&["wait", "under-init"]).trim(), "7");
+    assert!(b.ok(&["logs", "under-init"]).contains("got-term"));
+}
+
+#[test]
+fn seccomp_profiles_log_rotation_and_volume_mounts() {
+    need_root!();
+    let b = Berth::new();
+    // The default profile filters (Seccomp: 2); `unconfined` runs without a filter; a profile
+    // file replaces the default: here one that refuses mkdir.
+    assert!(b.sh(&[], "grep Seccomp: /proc/self/status").contains('2'));
+    let out = b.sh(
+        &["--security-opt", "seccomp=unconfined"],
+        "grep Seccomp: /proc/self/status",
+    );
+    assert!(out.contains('0'), "{out}");
+    let profile = b.path("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &opt,
+        "busybox",
+        "sh",
+        "-c",
+        "touch /ok && echo touched; mkdir /refused",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("touched"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"),
+        "{}",
+        describe("run with a profile", &out)
+    );
+    // A profile that is not JSON is refused up front, naming the file.
+    let bad = b.path("bad.json");
+    std::fs::write(&bad, "{not json").unwrap();
+    let out = b.run(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &format!("seccomp={}", bad.display()),
+        "busybox",
+        "true",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("seccomp"));
+
+    // --log-opt max-size/max-file: the json-file log rotates and keeps that many files, each
+    // near the size; `logs` reads across the rotation.
+    let id = b.detached(
+        &["--log-opt", "max-size=1k", "--log-opt", "max-file=2"],
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 300 ]; do echo line-$i-padding-padding; i=$((i+1)); done",
+        ],
+    );
+    assert_eq!(b.ok(&["wait", &id]).trim(), "0");
+    let log = std::path::PathBuf::from(b.field(&id, "{{.LogPath}}"));
+    let dir = log.parent().unwrap();
+    let name = log.file_name().unwrap().to_string_lossy().into_owned();
+    let mut logs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&name))
+        .collect();
+    logs.sort_by_key(|e| e.file_name());
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    for f in &logs {
+        let size = f.metadata().unwrap().len();
+        assert!(size <= 1024 + 200, "{:?} is {size} bytes", f.path());
+    }
+    let tail = b.ok(&["logs", &id]);
+    assert!(tail.ends_with("line-299-padding-padding\n"), "{tail}");
+    assert!(!tail.contains("line-0-"), "old lines rotated away: {tail}");
+
+    // --mount type=volume: a named volume made on first use, its data outliving the container.
+    b.sh(
+        &["--mount", "type=volume,source=mvol,target=/data"],
+        "echo kept > /data/f",
+    );
+    assert!(b.ok(&["volume", "ls", "-q"]).lines().any(|l| l == "mvol"));
+    let out = b.sh(
+        &["--mount", "type=volume,src=mvol,dst=/data,readonly"],
+        "cat /data/f; touch /data/g 2>&1 || echo refused",
+    );
+    assert!(
+        out.starts_with("kept\n") && out.contains("refused"),
+        "{out}"
+    );
 }

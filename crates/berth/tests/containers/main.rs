@@ -6,6 +6,7 @@
 mod bad_input;
 mod common;
 mod effects;
+mod interactive;
 mod pull;
 mod survival;
 mod verbs;

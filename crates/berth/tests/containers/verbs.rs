@@ -310,6 +310,15 @@ fn rename_port_stats_diff_commit_export_cp() {
         ),
         "8080"
     );
+    // `port`: nothing is published until the networking issue wires -p up (as docker shows
+    // for a container without a network); asking for a port says so as docker does.
+    assert_eq!(b.ok(&["port", "new"]), "");
+    let (_, err) = b.code(1, &["port", "new", "80"]);
+    assert!(
+        err.contains("No public port '80/tcp' published for new"),
+        "{err}"
+    );
+    b.code(1, &["port", "nonexistent"]);
     let stats = b.ok(&["stats", "--no-stream"]);
     assert!(
         stats.starts_with("CONTAINER ID   NAME      CPU %"),
@@ -324,6 +333,25 @@ fn rename_port_stats_diff_commit_export_cp() {
         "new",
     ]);
     assert_eq!(f, "new 1\n");
+    // Without --no-stream: the table redrawn (screen cleared) every second until killed.
+    let mut live = b
+        .cmd()
+        .args(["stats", "new"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let _ = live.kill();
+    let out = live.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let frames = text.matches("\x1b[2J\x1b[H").count();
+    assert!(frames >= 2, "{frames} frames: {text:?}");
+    assert!(
+        text.split("\x1b[2J\x1b[H")
+            .skip(1)
+            .all(|f| f.starts_with("CONTAINER ID") && f.contains(" new ")),
+        "{text:?}"
+    );
 
     b.ok(&[
         "exec",
@@ -358,6 +386,16 @@ fn rename_port_stats_diff_commit_export_cp() {
         "snap:1",
     ]);
     assert!(img.trim().starts_with("sha256:"), "{img}");
+    assert_eq!(
+        b.ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Comment}}|{{.Author}}",
+            "snap:1"
+        ]),
+        "msg|me\n"
+    );
     let out = b.sh_image("snap:1", "cat /newfile; echo $COMMITTED");
     assert_eq!(out, "data\nyes\n");
 

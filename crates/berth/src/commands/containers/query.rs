@@ -312,6 +312,14 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         interactive: a.interactive,
         detach: a.detach,
         privileged: a.privileged,
+        // The exec's pty starts at our terminal's size (resizes follow in the relay).
+        console_size: if a.tty {
+            use std::os::fd::AsFd;
+            super::terminal::window_size(std::io::stdout().as_fd())
+                .or_else(|| super::terminal::window_size(std::io::stdin().as_fd()))
+        } else {
+            None
+        },
     };
     use std::io::IsTerminal;
     let stdin = std::io::stdin();

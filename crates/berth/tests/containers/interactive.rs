@@ -186,11 +186,9 @@ fn run_it_is_raw_and_passes_window_size_changes_on() {
     );
 }
 
-#[test]
-fn attach_and_detach_with_ctrl_p_ctrl_q() {
-    need_root!();
-    let b = Berth::new();
-    let name = unique("attach");
+/// A detached `run -d -it` shell named after `prefix`; its name.
+fn background_shell(b: &Berth, prefix: &str) -> String {
+    let name = unique(prefix);
     b.ok(&[
         "run",
         "-d",
@@ -202,9 +200,22 @@ fn attach_and_detach_with_ctrl_p_ctrl_q() {
         "busybox",
         "sh",
     ]);
+    name
+}
+
+/// `berth attach ARGS` on a new 24x80 terminal.
+fn attach(b: &Berth, args: &[&str]) -> Terminal {
     let mut cmd = b.cmd();
-    cmd.args(["attach", &name]);
-    let mut t = Terminal::spawn(cmd, 24, 80);
+    cmd.arg("attach").args(args);
+    Terminal::spawn(cmd, 24, 80)
+}
+
+#[test]
+fn attach_and_detach_with_ctrl_p_ctrl_q() {
+    need_root!();
+    let b = Berth::new();
+    let name = background_shell(&b, "attach");
+    let mut t = attach(&b, &[&name]);
     // The shell's own prompt may have gone out before the attach: give it a command instead.
     t.send(b"echo attached-$((40+2))\r");
     t.expect("attached-42", WAIT);
@@ -212,29 +223,14 @@ fn attach_and_detach_with_ctrl_p_ctrl_q() {
     assert_eq!(t.wait(WAIT), 0, "attach after ctrl-p ctrl-q: {}", t.seen);
     assert_eq!(b.field(&name, "{{.State.Running}}"), "true");
     // Attached again, the same shell answers; typing `exit` ends it and the attach with it.
-    let mut cmd = b.cmd();
-    cmd.args(["attach", &name]);
-    let mut t = Terminal::spawn(cmd, 24, 80);
+    let mut t = attach(&b, &[&name]);
     t.send(b"echo again-$((1+1)); exit 3\r");
     t.expect("again-2", WAIT);
     assert_eq!(t.wait(WAIT), 3, "{}", t.seen);
     b.wait_field(&name, "{{.State.Status}}", "exited", WAIT);
     // Other detach keys, as docker's --detach-keys.
-    let other = unique("keys");
-    b.ok(&[
-        "run",
-        "-d",
-        "-it",
-        "--name",
-        &other,
-        "--network",
-        "none",
-        "busybox",
-        "sh",
-    ]);
-    let mut cmd = b.cmd();
-    cmd.args(["attach", "--detach-keys", "ctrl-x,x", &other]);
-    let mut t = Terminal::spawn(cmd, 24, 80);
+    let other = background_shell(&b, "keys");
+    let mut t = attach(&b, &["--detach-keys", "ctrl-x,x", &other]);
     t.send(b"echo ready-$((2+2))\r");
     t.expect("ready-4", WAIT);
     t.send(b"\x18x");

@@ -531,13 +531,14 @@ pub struct ReadOptions {
     pub tail: Option<usize>,
     /// Entries at or after this unix-ns time.
     pub since_ns: Option<i128>,
-    /// Entries before this unix-ns time.
+    /// Entries at or before this unix-ns time (docker's `--until` takes the entry at the instant
+    /// itself, as `--since` does).
     pub until_ns: Option<i128>,
 }
 
 impl ReadOptions {
     fn in_window(&self, e: &LogEntry) -> bool {
-        self.since_ns.is_none_or(|s| e.time_ns >= s) && self.until_ns.is_none_or(|u| e.time_ns < u)
+        self.since_ns.is_none_or(|s| e.time_ns >= s) && self.until_ns.is_none_or(|u| e.time_ns <= u)
     }
 }
 
@@ -690,7 +691,7 @@ pub fn follow(
     };
     let mut emit = |line: &[u8]| match decode_entry(line) {
         Some(e) if until.in_window(&e) => f(&e),
-        Some(e) => until.until_ns.is_none_or(|u| e.time_ns < u),
+        Some(e) => until.until_ns.is_none_or(|u| e.time_ns <= u),
         None => true,
     };
     let (mut ino, mut offset) = pos.unwrap_or((0, 0));
@@ -943,8 +944,9 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!(since.len(), 2);
+        assert_eq!(since.len(), 3, "both bounds inclusive");
         assert_eq!(since[0].log, b"line 37\n");
+        assert_eq!(since[2].log, b"line 39\n");
         let mut out = Vec::new();
         let mut err = Vec::new();
         copy_raw(

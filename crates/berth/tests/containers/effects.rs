@@ -345,6 +345,64 @@ fn health_checks_turn_healthy_and_unhealthy() {
         ]),
         "sick\n"
     );
+    // --health-timeout: a probe that runs too long counts as failed (exit -1, docker's text).
+    b.detached(
+        &[
+            "--name",
+            "slow",
+            "--health-cmd",
+            "sleep 10",
+            "--health-timeout",
+            "200ms",
+            "--health-interval",
+            "300ms",
+            "--health-retries",
+            "1",
+        ],
+        &["sleep", "1000"],
+    );
+    // --health-start-period: failures inside it do not count; the status stays "starting".
+    b.detached(
+        &[
+            "--name",
+            "warming",
+            "--health-cmd",
+            "exit 1",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "1",
+            "--health-start-period",
+            "60s",
+        ],
+        &["sleep", "1000"],
+    );
+    b.wait_field(
+        "slow",
+        "{{.State.Health.Status}}",
+        "unhealthy",
+        Duration::from_secs(15),
+    );
+    let last = b.field(
+        "slow",
+        "{{(index .State.Health.Log 0).ExitCode}} {{(index .State.Health.Log 0).Output}}",
+    );
+    assert!(
+        last.starts_with("-1 Health check exceeded timeout"),
+        "{last}"
+    );
+    // By now the warming container has failed several probes (every 200 ms for over a second).
+    b.wait_until(
+        "failed probes in the start period",
+        Duration::from_secs(15),
+        || {
+            b.field("warming", "{{len .State.Health.Log}}")
+                .parse::<u32>()
+                .is_ok_and(|n| n >= 3)
+        },
+    );
+    assert_eq!(b.field("warming", "{{.State.Health.Status}}"), "starting");
+    assert_eq!(b.field("warming", "{{.State.Health.FailingStreak}}"), "0");
     let streak = b.field("sick", "{{.State.Health.FailingStreak}}");
     assert!(streak.parse::<u32>().unwrap() >= 2);
     let log = b.field("sick", "{{len .State.Health.Log}}");

@@ -220,6 +220,13 @@ fn logs_tail_timestamps_since_follow() {
         "one\nthree\n"
     );
     assert_eq!(b.ok(&["logs", "--until", "2000-01-01T00:00:00Z", "ll"]), "");
+    // A cut between the lines, at their own timestamps (both bounds take the entry at the
+    // instant itself, as docker's do), and a relative --since.
+    let stamps: Vec<&str> = ts.lines().map(|l| l.split_once(' ').unwrap().0).collect();
+    assert_eq!(stamps.len(), 2, "{ts}");
+    assert_eq!(b.ok(&["logs", "--since", stamps[1], "ll"]), "three\n");
+    assert_eq!(b.ok(&["logs", "--until", stamps[0], "ll"]), "one\n");
+    assert_eq!(b.ok(&["logs", "--since", "10m", "ll"]), "one\nthree\n");
 
     // -f follows a running container until it exits.
     b.detached(&["--name", "ff"], &["sh", "-c", "echo a; sleep 1; echo b"]);

@@ -253,9 +253,19 @@ impl Engine {
         }
         .inspect(self);
         if size {
-            j.size_root_fs = j.size_rw;
+            // Docker's SizeRootFs: every file the container sees, its image's layers
+            // included (`ps -s`'s "virtual" size). An image since removed counts as empty.
+            j.size_root_fs = Some(j.size_rw.unwrap_or(0) + self.image_size(&j.image));
         }
         Ok(j)
+    }
+
+    /// The unpacked size of image `id` (`sha256:...`); 0 when it is not stored.
+    fn image_size(&self, id: &str) -> i64 {
+        id.parse::<berth_oci::Digest>()
+            .ok()
+            .and_then(|d| self.meta.image(&d).ok().flatten())
+            .map_or(0, |img| img.size as i64)
     }
 }
 

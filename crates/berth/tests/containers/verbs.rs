@@ -186,6 +186,43 @@ fn ps_quiet_filters_formats_last_size() {
             .is_some_and(|l| l.ends_with('B') || l.ends_with(')')),
         "{size}"
     );
+    // The sizes themselves: the writable layer's files, and "virtual" adding the image's.
+    b.ok(&[
+        "run",
+        "--name",
+        "sized",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 300000 /dev/zero > /big",
+    ]);
+    let sized = b.ok(&[
+        "ps",
+        "-a",
+        "-s",
+        "--filter",
+        "name=sized",
+        "--format",
+        "{{.Size}}",
+    ]);
+    assert!(
+        sized.starts_with("300kB (virtual ") && sized.trim_end().ends_with("MB)"),
+        "{sized}"
+    );
+    let raw = b.ok(&[
+        "inspect",
+        "-s",
+        "-f",
+        "{{.SizeRw}} {{.SizeRootFs}}",
+        "sized",
+    ]);
+    let (rw, root) = raw.trim().split_once(' ').unwrap();
+    let (rw, root): (u64, u64) = (rw.parse().unwrap(), root.parse().unwrap());
+    assert!((300_000..310_000).contains(&rw), "{raw}");
+    assert!(
+        root > rw + 500_000,
+        "busybox's layer counts in SizeRootFs: {raw}"
+    );
     let notrunc = b.ok(&["ps", "--no-trunc"]);
     assert!(notrunc.contains(&a), "{notrunc}");
     let (_, err) = b.code(1, &["ps", "-f", "bogus=1"]);
@@ -477,7 +514,12 @@ fn container_subcommands_prune_volumes_system_prune_info() {
     assert!(info.contains("Containers: 0"), "{info}");
     assert!(info.contains("Images: 1"), "{info}");
     assert_eq!(b.ok(&["info", "-f", "{{.Containers}}"]), "0\n");
-    assert!(b.ok(&["version"]).contains("Berth version"));
+    let version = b.ok(&["version"]);
+    assert!(
+        version.starts_with(&format!("Berth version {}\n", env!("CARGO_PKG_VERSION")))
+            && version.contains(" OS/Arch: linux/"),
+        "{version}"
+    );
 }
 
 #[test]
@@ -639,4 +681,37 @@ fn attached_runs_record_their_start() {
         "exited",
         Duration::from_secs(10),
     );
+}
+
+#[test]
+fn create_then_start_applies_the_flags() {
+    need_root!();
+    let b = Berth::new();
+    b.ok(&[
+        "create",
+        "--name",
+        "made",
+        "-e",
+        "K=v",
+        "-w",
+        "/tmp",
+        "-m",
+        "24m",
+        "--hostname",
+        "madehost",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $K $PWD $(hostname); cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; true",
+    ]);
+    assert_eq!(b.field("made", "{{.State.Status}}"), "created");
+    let out = b.ok(&["start", "-a", "made"]);
+    assert!(out.starts_with("v /tmp madehost\n"), "{out}");
+    assert!(
+        out.contains(&(24 * 1024 * 1024).to_string()),
+        "memory limit inside: {out}"
+    );
+    assert_eq!(b.field("made", "{{.State.ExitCode}}"), "0");
 }

@@ -35,9 +35,9 @@ pub fn proc_name(flag: CloneFlags) -> &'static str {
 }
 
 /// Makes a new network namespace, with its loopback interface up, and returns it without entering
-/// it (the calling thread stays in its own): a container that asks for a new network namespace can be given this one (see
-/// [`crate::CreateOptions::network_namespace`]), so that the kernel's millisecond of work to make
-/// it is done ahead, off the path of the container's start.
+/// it (the calling thread stays in its own): a container that asks for a new network namespace
+/// can be given this one (see [`crate::CreateOptions::network_namespace`]), so that the kernel's
+/// millisecond of work to make it is done ahead, off the path of the container's start.
 pub fn fresh_network_namespace() -> Result<OwnedFd> {
     let ours = std::fs::File::open("/proc/thread-self/ns/net")
         .map_err(|e| RuntimeError::io(Path::new("/proc/thread-self/ns/net"), e))?;

@@ -146,7 +146,7 @@ impl Engine {
             Status::Removing | Status::Dead => return Err(EngineError::BeingRemoved { id }),
             Status::Created | Status::Exited => {}
         }
-        match self.start_locked(&rec, &st, o) {
+        match self.start_locked(&rec, &st, o, &_lock) {
             Ok(s) => Ok(s),
             Err(e) => {
                 let code = e.exit_code();
@@ -170,6 +170,7 @@ impl Engine {
         rec: &ContainerRecord,
         st: &StateFile,
         mut o: StartOptions<'_>,
+        lock: &lock::ContainerLock,
     ) -> Result<Started> {
         let id = rec.id.as_str();
         let shim = match o.shim.take() {
@@ -252,6 +253,7 @@ impl Engine {
             storage_driver: rec.driver.clone(),
             attach_at_spawn: false,
             files_follow: false,
+            start_lock: false,
         };
         let shim_failed = |e| match e {
             ShimError::Start { message, .. } => EngineError::Shim(message),
@@ -259,7 +261,7 @@ impl Engine {
         };
         // The shim loads and checks the bundle while the state and the /etc files are written.
         let shim = shim
-            .configure(&config, o.attach.as_ref())
+            .configure(&config, o.attach.as_ref(), Some(lock.as_fd()))
             .map_err(shim_failed)?;
         berth_sys::timing::mark("spec written");
         state::update(&self.paths, id, |s| {

@@ -7,18 +7,32 @@
 //!
 //! The shim does not take this lock: it changes the state file only through
 //! [`crate::state::update`], whose short lock is separate, so an operation holding this lock
-//! can wait for the shim to record an exit.
+//! can wait for the shim to record an exit. A start hands its lock on to the container's shim
+//! instead (a copy of the descriptor, [`ContainerLock::as_fd`]: a `flock` belongs to the open
+//! file, and lasts until its last descriptor is closed), which closes it once the start is
+//! recorded; a start whose caller dies half-way thus still holds off other operations until the
+//! container shows as running.
 
 use crate::error::{EngineError, Result};
 use crate::paths::Paths;
-use nix::fcntl::{Flock, FlockArg};
+use rustix::fs::{flock, FlockOperation};
 use std::fs::{File, OpenOptions};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
-/// A held container lock; dropping it releases the lock.
+/// A held container lock; dropping it releases the lock, unless a copy of its descriptor lives
+/// on in another process (see [`ContainerLock::as_fd`]). (Closed, not explicitly unlocked, for
+/// that reason: an unlock would end the lock for every copy.)
 #[derive(Debug)]
 pub struct ContainerLock {
-    _lock: Flock<File>,
+    file: File,
+}
+
+impl ContainerLock {
+    /// The locked descriptor, to hand on: the lock stays held while any copy of it is open.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
 }
 
 fn open(paths: &Paths, id: &str) -> Result<File> {
@@ -46,18 +60,28 @@ fn open(paths: &Paths, id: &str) -> Result<File> {
 /// Takes container `id`'s lock, waiting for its current holder.
 pub fn lock(paths: &Paths, id: &str) -> Result<ContainerLock> {
     let file = open(paths, id)?;
-    let lock = Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, e)| EngineError::sys(format!("locking container {id}"))(e))?;
-    Ok(ContainerLock { _lock: lock })
+    loop {
+        match flock(&file, FlockOperation::LockExclusive) {
+            Ok(()) => return Ok(ContainerLock { file }),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(lock_error(id, e)),
+        }
+    }
+}
+
+fn lock_error(id: &str, e: rustix::io::Errno) -> EngineError {
+    EngineError::sys(format!("locking container {id}"))(nix::errno::Errno::from_raw(
+        e.raw_os_error(),
+    ))
 }
 
 /// Takes container `id`'s lock if nobody holds it.
 pub fn try_lock(paths: &Paths, id: &str) -> Result<Option<ContainerLock>> {
     let file = open(paths, id)?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => Ok(Some(ContainerLock { _lock: lock })),
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-        Err((_, e)) => Err(EngineError::sys(format!("locking container {id}"))(e)),
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(ContainerLock { file })),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(lock_error(id, e)),
     }
 }
 
@@ -78,6 +102,19 @@ mod tests {
         assert!(try_lock(&paths, "c1").unwrap().is_none());
         assert!(try_lock(&paths, "c2").unwrap().is_some());
         drop(held);
+        assert!(try_lock(&paths, "c1").unwrap().is_some());
+    }
+
+    /// A copy of the locked descriptor keeps the lock after the first holder lets go.
+    #[test]
+    fn a_handed_on_copy_keeps_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::new(dir.path().join("root"), dir.path().join("run"));
+        let held = lock(&paths, "c1").unwrap();
+        let copy = held.as_fd().try_clone_to_owned().unwrap();
+        drop(held);
+        assert!(try_lock(&paths, "c1").unwrap().is_none());
+        drop(copy);
         assert!(try_lock(&paths, "c1").unwrap().is_some());
     }
 }

@@ -143,6 +143,10 @@ pub struct ShimConfig {
     /// Set by [`PendingShim::configure`]: the caller is still writing the container's /etc
     /// files; a `files-ready` message says when the container may be made.
     pub files_follow: bool,
+    /// Set by [`PendingShim::configure`] given the caller's container lock: a copy of the locked
+    /// descriptor rides on the config line, and the shim holds it until the start is recorded
+    /// (see [`crate::lock`]).
+    pub start_lock: bool,
 }
 
 /// The paths a shim uses, from root, runroot and id (the layout of the issue 4 contract).
@@ -467,6 +471,11 @@ impl LineReader {
     /// Takes the fds received so far.
     pub fn take_fds(&mut self) -> Vec<OwnedFd> {
         std::mem::take(&mut self.fds)
+    }
+
+    /// Takes the first fd received (the one that rode on the first line), leaving the rest.
+    pub fn take_first_fd(&mut self) -> Option<OwnedFd> {
+        (!self.fds.is_empty()).then(|| self.fds.remove(0))
     }
 
     /// Whether the peer closed the stream.
@@ -819,18 +828,22 @@ impl PendingShim {
         config: &ShimConfig,
         attach: Option<&AttachRequest<'_>>,
     ) -> Result<Spawned, ShimError> {
-        self.configure_with(config, attach, false)?.finish()
+        self.configure_with(config, attach, false, None)?.finish()
     }
 
     /// Hands the shim its configuration (and the caller's stdio with `attach`) while the caller
     /// still writes the container's /etc files: the shim loads and checks the bundle meanwhile,
     /// and makes the container only once [`ConfiguredShim::finish`] says the files are there.
+    /// With `lock` (the caller's container lock) the shim holds the lock too, until the start
+    /// is recorded: a caller killed meanwhile leaves no window in which another operation sees
+    /// the container created while it is being started.
     pub fn configure(
         self,
         config: &ShimConfig,
         attach: Option<&AttachRequest<'_>>,
+        lock: Option<BorrowedFd<'_>>,
     ) -> Result<ConfiguredShim, ShimError> {
-        self.configure_with(config, attach, true)
+        self.configure_with(config, attach, true, lock)
     }
 
     fn configure_with(
@@ -838,6 +851,7 @@ impl PendingShim {
         config: &ShimConfig,
         attach: Option<&AttachRequest<'_>>,
         files_follow: bool,
+        lock: Option<BorrowedFd<'_>>,
     ) -> Result<ConfiguredShim, ShimError> {
         let mut shim_config = config.clone();
         shim_config.attach_at_spawn = attach.is_some();
@@ -845,11 +859,13 @@ impl PendingShim {
             self.id.clone_from(&config.id);
         }
         shim_config.files_follow = files_follow;
+        shim_config.start_lock = lock.is_some();
+        let lock_fds: Vec<RawFd> = lock.iter().map(|fd| fd.as_raw_fd()).collect();
         // An error here drops `self`, which reaps the first shim process. (A shim that stays our
         // child once started is never waited for: the caller exits first, or collects it.)
         let config = ClientMsg::Config(Box::new(shim_config)).encode()?;
         let ours = self.ours.as_ref().expect("a pending shim has its socket");
-        let sent = send_line(ours.as_fd(), &config, &[])
+        let sent = send_line(ours.as_fd(), &config, &lock_fds)
             .map_err(|source| ShimError::Send {
                 what: "the configuration",
                 source,

@@ -133,6 +133,9 @@ pub struct Monitor {
     record_start_by: Option<Instant>,
     /// A network namespace made ahead for the first start (see `Monitor::run`).
     network_namespace: Option<std::sync::Arc<OwnedFd>>,
+    /// The starting caller's container lock, handed on with the configuration: held until the
+    /// start is recorded (see `berth_engine::lock`), closed before anything takes the lock.
+    start_lock: Option<OwnedFd>,
     /// The last terminal size a client asked for (applied again at restarts).
     tty_size: Option<(u16, u16)>,
     buf: Vec<u8>,
@@ -220,6 +223,12 @@ impl Monitor {
         let id = id.as_str();
         let paths = ShimPaths::new(root, runroot, id);
         berth_sys::timing::mark("shim config received");
+        // It rode on the config line: the first fd received.
+        let start_lock = if cfg.start_lock {
+            spawner.reader.take_first_fd()
+        } else {
+            None
+        };
         // Only now: a spawner that gave up before the handshake leaves nothing behind.
         let _ = std::fs::create_dir_all(&paths.run_dir);
         if cfg.attach_at_spawn {
@@ -239,6 +248,7 @@ impl Monitor {
         };
         m.tty_size = tty_size;
         m.network_namespace = network_namespace;
+        m.start_lock = start_lock;
         berth_sys::timing::mark("shim monitor ready");
         // Foreground `run --rm` waits for the removal: the engine that does it is opened while
         // the container's init sets up. (Not for detached ones: a database connection held for
@@ -382,6 +392,7 @@ impl Monitor {
             shim_start_time: None,
             unrecorded_start: None,
             network_namespace: None,
+            start_lock: None,
             record_start_by: None,
             _pid_lock: pid_lock,
             exit_code: 0,
@@ -516,6 +527,7 @@ impl Monitor {
                 diag(&self.paths, &e.to_string());
             }
         }
+        self.start_lock = None;
     }
 
     /// The first start failed: docker keeps the status (created) and records the error.
@@ -816,6 +828,8 @@ impl Monitor {
             }
             self.awaiting_removal.append(&mut self.clients);
             self.exited_mount_ns = mount_ns;
+            // The removal takes the lock.
+            self.start_lock = None;
             return;
         }
         // The container's mounts (and the memory they hold in its cgroup) go before the
@@ -854,6 +868,7 @@ impl Monitor {
         }) {
             diag(&self.paths, &e.to_string());
         }
+        self.start_lock = None;
         berth_sys::timing::mark("shim exit recorded");
         for c in &mut self.clients {
             c.send(&ShimMsg::Exit(code));

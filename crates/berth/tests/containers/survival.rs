@@ -75,6 +75,37 @@ fn cli_killed_during_run_d_stop_rm() {
     }
 }
 
+/// `rm -f` right after a `run -d` killed half-way through its start: the shim, which goes on
+/// starting the container, holds the container's lock until the start is recorded, so the
+/// removal finds it running and stops it (it used to find it "created", remove it, and leave
+/// its process and shim running).
+#[test]
+fn rm_f_right_after_a_killed_run_d_leaves_nothing_running() {
+    need_root!();
+    let b = Berth::new();
+    for i in 0..40u64 {
+        let name = format!("half{i}");
+        kill_after(
+            &b,
+            &["run", "-d", "--name", &name, "busybox", "sleep", "1000"],
+            Duration::from_millis(2 + i),
+        );
+        let out = b.run(&["rm", "-f", &name]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || err.contains("No such container"),
+            "{}",
+            describe(&format!("rm -f after killing run -d at {} ms", 2 + i), &out)
+        );
+        b.wait_until(
+            &format!("no shim left (run -d killed at {} ms)", 2 + i),
+            Duration::from_secs(10),
+            || shims_of(&b.root).is_empty(),
+        );
+        assert!(b.all_ids().is_empty(), "{name} still listed");
+    }
+}
+
 #[test]
 fn containers_outlive_the_cli_and_a_killed_shim_is_reconciled() {
     need_root!();

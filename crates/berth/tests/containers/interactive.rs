@@ -59,19 +59,12 @@ impl Terminal {
                 "no {needle:?} within {max:?}; the terminal showed:\n{}",
                 self.seen
             );
-            let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
             let wait = PollTimeout::try_from(left.as_millis().min(1000) as i32).unwrap();
-            if poll(&mut fds, wait).unwrap_or(0) == 0 {
-                continue;
-            }
-            let mut buf = [0u8; 4096];
-            match self.master.read(&mut buf) {
-                Ok(0) | Err(_) => panic!(
-                    "the terminal closed before {needle:?}; it showed:\n{}",
-                    self.seen
-                ),
-                Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-            }
+            assert!(
+                self.read_some(wait),
+                "the terminal closed before {needle:?}; it showed:\n{}",
+                self.seen
+            );
         }
         let at = self.seen.find(needle).unwrap();
         self.seen[at..].to_string()
@@ -107,13 +100,27 @@ impl Terminal {
                     self.seen
                 );
             }
-            // Drain the output meanwhile: a full pty buffer would block the writer.
-            let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
-            if poll(&mut fds, PollTimeout::from(50u8)).unwrap_or(0) > 0 {
-                let mut buf = [0u8; 4096];
-                if let Ok(n) = self.master.read(&mut buf) {
-                    self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
+            // Drain the output meanwhile: a full pty buffer would block the writer. (A closed
+            // terminal is no news here: the exit follows.)
+            if !self.read_some(PollTimeout::from(50u8)) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// Waits up to `wait` for output and adds what came to `seen`; false once the terminal is
+    /// closed (every slave side gone).
+    fn read_some(&mut self, wait: PollTimeout) -> bool {
+        let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, wait).unwrap_or(0) == 0 {
+            return true;
+        }
+        let mut buf = [0u8; 4096];
+        match self.master.read(&mut buf) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                true
             }
         }
     }

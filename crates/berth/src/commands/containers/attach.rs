@@ -69,8 +69,7 @@ impl Stdio {
 
     /// The terminal size, from stdout or stdin.
     pub fn window_size(&self) -> Option<(u16, u16)> {
-        terminal::window_size(self.stdout.as_fd())
-            .or_else(|| terminal::window_size(self.stdin.as_fd()))
+        terminal::client_window_size(self.stdout.as_fd(), self.stdin.as_fd())
     }
 
     /// The request for `streams`.

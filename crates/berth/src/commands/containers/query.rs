@@ -315,8 +315,8 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         // The exec's pty starts at our terminal's size (resizes follow in the relay).
         console_size: if a.tty {
             use std::os::fd::AsFd;
-            super::terminal::window_size(std::io::stdout().as_fd())
-                .or_else(|| super::terminal::window_size(std::io::stdin().as_fd()))
+            let (out, inp) = (std::io::stdout(), std::io::stdin());
+            super::terminal::client_window_size(out.as_fd(), inp.as_fd())
         } else {
             None
         },

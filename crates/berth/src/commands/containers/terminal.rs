@@ -38,6 +38,11 @@ pub fn window_size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
     berth_sys::pty::window_size(fd).ok()
 }
 
+/// The client's terminal size: its stdout's, else its stdin's.
+pub fn client_window_size(stdout: BorrowedFd<'_>, stdin: BorrowedFd<'_>) -> Option<(u16, u16)> {
+    window_size(stdout).or_else(|| window_size(stdin))
+}
+
 /// The signals docker's CLI forwards to the container with `--sig-proxy` (all catchable ones
 /// except SIGCHLD, SIGPIPE, SIGURG and SIGWINCH, which is a resize).
 pub const PROXIED: &[Signal] = &[
